@@ -16,6 +16,7 @@ from core.types import (
     Frames,
     Image,
     JobRequest,
+    JobStatus,
     LedgerEntry,
     Outcome,
     Progress,
@@ -150,6 +151,10 @@ class JobHandle(Protocol):
     """A submitted job: its id, its progress, and its outcome once done."""
 
     id: str
+
+    def status(self) -> JobStatus:
+        """Return a snapshot: state, latest progress, outcome when done."""
+        ...
 
     def events(self) -> AsyncIterator[Progress]:
         """Yield progress events until the job ends."""

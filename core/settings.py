@@ -1,6 +1,8 @@
-"""Settings: ``config/default.toml``, overridden by an optional extra TOML file, overridden by
-``ALIVE_*`` environment variables. Only entry points call :func:`load_settings`; the result is
-passed down as an argument.
+"""Settings: defaults from config/default.toml, an extra TOML file, then the environment.
+
+``config/default.toml`` is overridden by an optional extra TOML file (``ALIVE_CONFIG``), which is
+overridden by ``ALIVE_*`` environment variables. Only entry points call
+:func:`load_settings`; the result is passed down as an argument.
 """
 
 from __future__ import annotations

@@ -365,3 +365,31 @@ class VerifyReport:
     def revoked(self) -> bool:
         """Whether a moderator took the clip down."""
         return self.ledger is not None and self.ledger.revoked
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"  # finished with an outcome: a clip or a rejection
+    FAILED = "failed"  # an error stopped it; nothing was sent
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """A snapshot of a job, for polling clients.
+
+    Attributes:
+        id: the job id.
+        state: queued / running / done / failed.
+        progress: the latest progress event.
+        outcome: the outcome once ``state`` is done.
+        error_code: a stable code when failed (``"internal"``, ``"provenance"``, ...).
+    """
+
+    id: str
+    state: JobState
+    progress: Progress | None = None
+    outcome: Outcome | None = None
+    error_code: str = ""

@@ -1,0 +1,1 @@
+"""Animator backends: one per module."""

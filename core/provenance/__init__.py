@@ -1,0 +1,1 @@
+"""Provenance: visible label, invisible watermark, fingerprint, C2PA signing and reading, ledger."""
