@@ -1,0 +1,127 @@
+"""The wiring: the only place that chooses implementations and the order of checks and steps."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from core import __version__
+from core.audit import AuditLog
+from core.ports import (
+    Animator,
+    CredentialReader,
+    Encoder,
+    Fingerprinter,
+    FramesCheck,
+    FrameStep,
+    Ledger,
+    PhotoCheck,
+    PromptCheck,
+    Signer,
+    WatermarkReader,
+)
+from core.settings import Limits, Settings
+from core.store import Database
+from core.types import Image, Photo
+
+log = logging.getLogger(__name__)
+
+Decoder = Callable[[Photo, Limits], Image]
+"""Decodes an upload safely into an Image or raises InputError (pipeline step 1)."""
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything the pipeline and verify call, built once per process.
+
+    The order of the check and step lists is the order they run in.
+    """
+
+    settings: Settings
+    decode: Decoder
+    prompt_checks: Sequence[PromptCheck]
+    photo_checks: Sequence[PhotoCheck]
+    animator: Animator
+    output_checks: Sequence[FramesCheck]
+    frame_steps: Sequence[FrameStep]
+    fingerprinter: Fingerprinter
+    encoder: Encoder
+    signer: Signer
+    signer_name: str
+    credential_reader: CredentialReader
+    watermark_reader: WatermarkReader
+    ledger: Ledger
+    audit: AuditLog
+    db: Database
+
+    @property
+    def software(self) -> str:
+        """The software agent named in manifests and notes."""
+        return f"{self.settings.provenance.claim_generator} {__version__}"
+
+    def close(self) -> None:
+        """Release what the services hold."""
+        self.db.close()
+
+
+def build_services(settings: Settings, db: Database | None = None) -> Services:
+    """Build the production services from settings (loads models once; takes a few seconds)."""
+    import cv2
+
+    from core.animation.procedural import ProceduralAnimator
+    from core.encode import H264Encoder
+    from core.moderation.limits import decode_photo
+    from core.moderation.nsfw import NudityCheck, NudityFramesCheck
+    from core.moderation.prompt import PromptLexiconCheck
+    from core.provenance.c2pa_sign import C2paSigner
+    from core.provenance.credentials import C2paReader
+    from core.provenance.fingerprint import PdqFingerprinter
+    from core.provenance.keys import load_identity
+    from core.provenance.label import LabelStep
+    from core.provenance.ledger import SqliteLedger
+    from core.provenance.watermark import WatermarkReader as DwtWatermarkReader
+    from core.provenance.watermark import WatermarkStep
+
+    # NOTE: two cores shared by jobs; oversubscribed threads made inference 8x slower in the
+    # feasibility measurements, so each job's libraries get threads_per_job threads.
+    threads = settings.jobs.threads_per_job
+    cv2.setNumThreads(threads)
+    db = db or Database(settings.data_dir / "alive.db")
+    identity = load_identity(
+        settings.signing_cert,
+        settings.signing_key,
+        settings.trust_anchors,
+        keys_dir=settings.data_dir / "keys",
+    )
+    mod, prov = settings.moderation, settings.provenance
+    nudity = NudityCheck(mod.nsfw_classes, mod.nsfw_threshold, threads=threads)
+    return Services(
+        settings=settings,
+        decode=decode_photo,
+        prompt_checks=[PromptLexiconCheck(mod.prompt_max_chars)],
+        photo_checks=[nudity] if mod.nsfw_enabled else [],
+        animator=ProceduralAnimator(),
+        output_checks=[NudityFramesCheck(nudity, mod.output_sample_frames)]
+        if mod.nsfw_enabled
+        else [],
+        frame_steps=[
+            LabelStep(),
+            WatermarkStep(strength=prov.watermark_strength, block=prov.watermark_block),
+        ],
+        fingerprinter=PdqFingerprinter(),
+        encoder=H264Encoder(
+            crf=settings.encode.crf,
+            preset=settings.encode.preset,
+            max_bitrate_kbps=settings.encode.max_bitrate_kbps,
+        ),
+        signer=C2paSigner(
+            identity, timestamp_url=prov.timestamp_url, claim_generator=prov.claim_generator
+        ),
+        signer_name=identity.subject,
+        credential_reader=C2paReader(identity.anchors_pem),
+        watermark_reader=DwtWatermarkReader(),
+        ledger=SqliteLedger(db),
+        audit=AuditLog(db),
+        db=db,
+    )
