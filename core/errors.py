@@ -7,6 +7,7 @@ AnimateError                 base of everything core raises on purpose
 │   └── BackendUnavailable   an animator cannot be loaded or is not installed
 ├── ProvenanceError          signing, keys or reading credentials failed: never send the clip
 ├── QueueError               a job could not be queued, found or run by a runner
+│   └── JobFailed            a job ended without an outcome (carries the failure's code)
 └── ConfigError              a setting is missing or invalid at start-up
 ```
 """
@@ -44,6 +45,18 @@ class ProvenanceError(AnimateError):
 
 class QueueError(AnimateError):
     """Raised when a runner cannot accept, find or finish a job."""
+
+
+class JobFailed(QueueError):
+    """Raised by a job handle's ``result()`` when the job failed; nothing was sent.
+
+    Attributes:
+        code: what stopped it (``"provenance"``, ``"backend"``, ``"internal"``, ``"lost_input"``).
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"the job failed ({code})")
+        self.code = code
 
 
 class ConfigError(AnimateError):

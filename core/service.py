@@ -1,0 +1,118 @@
+"""The service every adapter calls: submit a job, follow it, verify a file, take a clip down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
+
+from core import pipeline
+from core.clips import ClipStore
+from core.errors import InputError
+from core.ports import JobHandle, ProgressCallback, Runner
+from core.provenance.verify import verify
+from core.runner import EmbeddedRunner
+from core.services import Services, build_services
+from core.settings import Settings
+from core.types import ChatRef, JobRequest, Outcome, Photo, Stage, Verdict, VerifyReport
+
+log = logging.getLogger(__name__)
+
+RETENTION_SWEEP_S = 3600.0
+
+
+class AliveService:
+    """What adapters see of core: async, platform-free, one per process."""
+
+    def __init__(self, services: Services, runner: Runner, clips: ClipStore) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.runner = runner
+        self.clips = clips
+
+    async def submit(self, request: JobRequest) -> JobHandle:
+        """Accept a job; idempotent on the request's idempotency key."""
+        return await self.runner.submit(request)
+
+    async def job(self, job_id: str) -> JobHandle | None:
+        """Return a known job's handle."""
+        return await self.runner.get(job_id)
+
+    async def verify(self, data: bytes) -> VerifyReport:
+        """Check a file's provenance, off the event loop."""
+        return await asyncio.to_thread(verify, data, self.services)
+
+    async def moderate(self, photo: Photo | None, prompt: str | None) -> list[Verdict]:
+        """Run only the input checks, for operators tuning the policy."""
+        return await asyncio.to_thread(moderate, self.services, photo, prompt)
+
+    async def take_down(self, ledger_id: str, reason: str, moderator: ChatRef | None) -> bool:
+        """Revoke a clip in the ledger and delete its stored copy; return whether it existed."""
+        found = await asyncio.to_thread(self.services.ledger.revoke, ledger_id, reason)
+        if found:
+            self.clips.delete(ledger_id)
+            self.services.audit.write(
+                "takedown",
+                {
+                    "ledger_id": ledger_id,
+                    "reason": reason,
+                    "by": [moderator.platform, moderator.user_id] if moderator else None,
+                },
+            )
+        return found
+
+
+def moderate(s: Services, photo: Photo | None, prompt: str | None) -> list[Verdict]:
+    """Return the verdict of every input check on a photo and/or a prompt (no short-cut)."""
+    verdicts: list[Verdict] = []
+    if prompt is not None:
+        verdicts += [check.check(prompt) for check in s.prompt_checks]
+    if photo is not None:
+        try:
+            image = s.decode(photo, s.settings.limits)
+        except InputError as exc:
+            return [*verdicts, Verdict.reject(exc.code, Stage.INPUT, "limits")]
+        verdicts += [check.check(image) for check in s.photo_checks]
+    return verdicts
+
+
+@contextlib.asynccontextmanager
+async def open_service(
+    settings: Settings, services: Services | None = None, *, with_runner: bool = True
+) -> AsyncIterator[AliveService]:
+    """Open everything a process needs, and close it in reverse order on the way out."""
+    if services is None:
+        services = await asyncio.to_thread(build_services, settings)
+    clips = ClipStore(settings.data_dir / "clips")
+    runner = EmbeddedRunner(
+        services.db,
+        settings.data_dir / "jobs",
+        clips,
+        partial(_run_job, services),
+        settings.jobs.concurrency,
+    )
+    sweeper = asyncio.create_task(_sweep_forever(clips, settings.retention.clip_days))
+    try:
+        if with_runner:
+            await runner.start()
+        yield AliveService(services, runner, clips)
+    finally:
+        sweeper.cancel()
+        await runner.close()
+        services.close()
+
+
+def _run_job(services: Services, request: JobRequest, progress: ProgressCallback) -> Outcome:
+    return pipeline.run(request, services, progress)
+
+
+async def _sweep_forever(clips: ClipStore, days: float) -> None:
+    """Delete expired clips now and every hour."""
+    while True:
+        await asyncio.to_thread(clips.sweep, days)
+        await asyncio.sleep(RETENTION_SWEEP_S)
+
+
+__all__: Sequence[str] = ["AliveService", "open_service"]
