@@ -1,0 +1,61 @@
+"""Fakes at core's own seams, for tests of adapters and runners (like httpx's MockTransport).
+
+They are real implementations of the ports with trivial behaviour, not mocks: an adapter test
+drives the real service, runner and pipeline with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.types import ClipSpec, Frames, Image, Stage, Verdict
+
+
+@dataclass
+class AllowAll:
+    """A check (photo, prompt or frames) that allows everything and counts its calls."""
+
+    name: str = "allow-all"
+    calls: int = 0
+
+    def check(self, subject: object) -> Verdict:
+        """Allow."""
+        self.calls += 1
+        return Verdict.ok(Stage.PHOTO, self.name)
+
+
+@dataclass
+class RejectAll:
+    """A check that rejects everything with a fixed code."""
+
+    code: str = "nsfw_photo"
+    stage: Stage = Stage.PHOTO
+    name: str = "reject-all"
+
+    def check(self, subject: object) -> Verdict:
+        """Reject."""
+        return Verdict.reject(self.code, self.stage, self.name)
+
+
+@dataclass
+class FakeAnimator:
+    """Makes frames by sliding the photo sideways a little: fast and deterministic."""
+
+    name: str = "fake"
+    model: str = "fake-1"
+    calls: list[ClipSpec] = field(default_factory=list)
+
+    def animate(self, image: Image, spec: ClipSpec) -> Frames:
+        """Return ``spec.frame_count`` shifted copies at even size ``spec.size`` or smaller."""
+        self.calls.append(spec)
+        from PIL import Image as PILImage
+
+        pil = PILImage.fromarray(image.pixels)
+        pil.thumbnail((spec.size, spec.size))
+        base = np.asarray(pil)[: pil.height // 2 * 2, : pil.width // 2 * 2]
+        shifts = [
+            round(2 * np.sin(2 * np.pi * i / spec.frame_count)) for i in range(spec.frame_count)
+        ]
+        return Frames(np.stack([np.roll(base, s, axis=1) for s in shifts]), spec.fps)
