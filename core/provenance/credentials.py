@@ -46,7 +46,7 @@ PLAIN_WORDS: dict[str, str] = {
     "signingCredential.revoked": "The signing certificate was revoked by its issuer.",
     "signingCredential.ocsp.revoked": "The signing certificate was revoked by its issuer.",
     "signingCredential.ocsp.unknown": "The certificate's revocation status is unknown.",
-    "signingCredential.ocsp.inaccessible": "Revocation could not be checked.",
+    "signingCredential.ocsp.inaccessible": "Could not check whether the certificate was revoked.",
     "signingCredential.ocsp.skipped": "The certificate's revocation status was not checked online.",
     # When it was signed.
     "timeStamp.mismatch": "The time stamp does not match the signature.",
