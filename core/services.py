@@ -120,7 +120,9 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         ),
         signer_name=identity.subject,
         credential_reader=C2paReader(identity.anchors_pem),
-        watermark_reader=DwtWatermarkReader(),
+        watermark_reader=DwtWatermarkReader(
+            strength=prov.watermark_strength, block=prov.watermark_block
+        ),
         ledger=SqliteLedger(db),
         audit=AuditLog(db),
         db=db,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +25,13 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 
 
-class Limits(BaseModel):
+class _Section(BaseModel):
+    """A settings section: a misspelt key fails at start-up instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Section):
     """Decoding limits applied before anything else touches a photo."""
 
     max_bytes: int = 20 * 1024 * 1024
@@ -35,7 +41,7 @@ class Limits(BaseModel):
     decode_timeout_s: float = 10.0
 
 
-class ClipDefaults(BaseModel):
+class ClipDefaults(_Section):
     """What a clip looks like when the request does not say, and the most it may ask for."""
 
     seconds: float = 3.0
@@ -46,13 +52,13 @@ class ClipDefaults(BaseModel):
     motion: int = 2
 
 
-class Animation(BaseModel):
+class Animation(_Section):
     """Which animator backend runs."""
 
     backend: Literal["procedural"] = "procedural"
 
 
-class Encode(BaseModel):
+class Encode(_Section):
     """H.264 encoding parameters."""
 
     crf: int = 23
@@ -61,7 +67,7 @@ class Encode(BaseModel):
     upload_limit_bytes: int = 10 * 1024 * 1024
 
 
-class Moderation(BaseModel):
+class Moderation(_Section):
     """Moderation switches and thresholds (the full policy lives in ``config/policy.toml``)."""
 
     nsfw_enabled: bool = True
@@ -79,7 +85,7 @@ class Moderation(BaseModel):
     prompt_max_chars: int = 300
 
 
-class Provenance(BaseModel):
+class Provenance(_Section):
     """Content Credentials, watermark and fingerprint settings."""
 
     claim_generator: str = "alive"
@@ -90,20 +96,20 @@ class Provenance(BaseModel):
     source_thumbnail: bool = False
 
 
-class Retention(BaseModel):
+class Retention(_Section):
     """How long things are kept."""
 
     clip_days: int = 30
 
 
-class Jobs(BaseModel):
+class Jobs(_Section):
     """The embedded runner."""
 
     concurrency: int = 1
     threads_per_job: int = 1
 
 
-class Web(BaseModel):
+class Web(_Section):
     """The web page's limits."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -173,5 +179,12 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"ALIVE_CONFIG points to {extra!r}, which is not a file")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ConfigError(f"invalid settings: {exc}") from None
+    except ValidationError as exc:
+        # Name the setting and the problem, never the value: it may be a token.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None
+    except ValueError as exc:  # a malformed TOML file
+        raise ConfigError(f"invalid settings file: {exc}") from None
