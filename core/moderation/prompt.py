@@ -266,6 +266,16 @@ MINOR_TERMS: Final[dict[str, tuple[str, ...]]] = {
     "pt": (r"criancas?", r"menor(?:es)? de idade", r"menin[oa]s?", r"(?:[1-9]|1[0-7]) anos"),
 }
 
+# Words that sexualise a person without being explicit; they count only next to a minor term.
+SEXUALISING_TERMS: Final[dict[str, tuple[str, ...]]] = {
+    "en": (r"sexy", r"seductive\w*", r"lingerie", r"sensual\w*"),
+    "it": (r"sexy", r"sensual[ei]", r"seducent[ei]"),
+    "es": (r"sexy", r"sensual(?:es)?", r"provocativas?"),
+    "fr": (r"sexy", r"sensuel(?:le|s|les)?", r"aguicheuses?"),
+    "de": (r"sexy", r"sinnlich\w*", r"verfuhrerisch\w*"),
+    "pt": (r"sexy", r"sensua(?:l|is)", r"provocantes?"),
+}
+
 # Look-alike letters after casefolding (Cyrillic, then Greek) -> the Latin letter they imitate.
 CONFUSABLES: Final = str.maketrans(
     "авеёкмнорстухіїјѕԁһпгь" + "αβγεηικμνορτυχωςπ",
@@ -297,6 +307,11 @@ def _flatten(by_language: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
 _WORDS: Final = {code: _compile(_flatten(LEXICON[code]), True) for code in CATEGORIES}
 _INSIDE: Final = {code: _compile(_flatten(LEXICON[code]), False) for code in CATEGORIES}
 _MINOR_WORDS: Final = _compile(_flatten(MINOR_TERMS), True)
+_SEXUALISING: Final = (
+    _WORDS["prompt_sexual"],
+    _WORDS["prompt_undress"],
+    _compile(_flatten(SEXUALISING_TERMS), True),
+)
 
 
 def normalise(prompt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -370,8 +385,7 @@ def first_category(variants: tuple[str, ...], spelled: tuple[str, ...] = ()) -> 
         spelled: letter runs that were joined; matched without word boundaries, so that
             ``a n u d e`` (joined as ``anude``) still shows ``nude``.
     """
-    sexual = ("prompt_sexual", "prompt_undress")
-    if any(_WORDS[code].search(v) for code in sexual for v in variants) and any(
+    if any(pattern.search(v) for pattern in _SEXUALISING for v in variants) and any(
         _MINOR_WORDS.search(v) for v in variants
     ):
         return MINORS
