@@ -120,7 +120,7 @@ def _open(data: bytes) -> PILImage.Image:
         raise _refuse("too_many_pixels", "The image has too many pixels.", len(data)) from None
     except UnidentifiedImageError:
         raise _refuse("not_an_image", "The file is not an image.", len(data)) from None
-    except Exception:
+    except Exception:  # any parser failure on untrusted bytes is bad input, not our bug
         raise _refuse("corrupt", "The image is damaged.", len(data)) from None
 
 
@@ -145,7 +145,7 @@ def _load_rgb(im: PILImage.Image, size: int) -> NDArray[np.uint8]:
         return _to_rgb(oriented)
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
         raise _refuse("too_many_pixels", "The image has too many pixels.", size, im) from None
-    except Exception:
+    except Exception:  # broken data fails differently in each decoder (OSError, ValueError...)
         raise _refuse("corrupt", "The image is damaged.", size, im) from None
 
 
@@ -153,7 +153,7 @@ def _orient(im: PILImage.Image) -> PILImage.Image:
     """Apply the EXIF orientation; a broken EXIF block leaves the picture as stored."""
     try:
         return ImageOps.exif_transpose(im)
-    except Exception:
+    except Exception:  # damaged metadata should not refuse a photo whose pixels decode
         logger.info("ignoring unreadable EXIF orientation")
         return im
 
