@@ -1,0 +1,206 @@
+"""The Discord adapter end to end: real discord.py against the fake Discord on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+with warnings.catch_warnings():
+    # discord.py imports the stdlib audioop (deprecated since 3.11) for voice, which we never use;
+    # pytest runs with warnings as errors, so the import is let through here, once.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord  # noqa: F401
+
+from bots.discord_bot import attachment_hosts, run_discord
+from core.service import AliveService, open_service
+from core.services import Services
+from core.settings import Settings
+from core.types import CredentialState
+from tests.bots.discord_fake import TOKEN, FakeDiscord, Recorded
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@dataclass
+class Env:
+    """A running bot, its fake Discord and the service behind it."""
+
+    fake: FakeDiscord
+    service: AliveService
+    photo: bytes
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    fake: FakeDiscord, services: Services, settings: Settings
+) -> AsyncIterator[AliveService]:
+    """Run the real adapter (run_discord) against ``fake`` until the block ends."""
+    changed = settings.model_copy(
+        update={"discord_token": SecretStr(TOKEN), "discord_api_url": fake.api_url}
+    )
+    async with open_service(changed, dataclasses.replace(services, settings=changed)) as service:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_discord(service, changed, stop))
+        try:
+            await fake.wait_connected()
+            await fake.wait_for(lambda r: r.method == "PUT" and r.path.endswith("/commands"))
+            yield service
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def env(
+    services: Services, settings: Settings, photo_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Env]:
+    """A bot connected to a fresh fake Discord, with fast progress pacing."""
+    monkeypatch.setenv("ALIVE_DISCORD_PROGRESS_INTERVAL_S", "0.05")
+    async with FakeDiscord() as fake, running_bot(fake, services, settings) as service:
+        yield Env(fake, service, photo_jpeg)
+
+
+def is_followup(fake: FakeDiscord, token: str) -> Any:
+    """Match a successful follow-up POST on the interaction's webhook."""
+    path = f"/webhooks/{fake.app_id}/{token}"
+    return lambda r: r.method == "POST" and r.path == path and r.status < 300
+
+
+def callback_of(fake: FakeDiscord, payload: dict[str, Any]) -> Any:
+    """Match the interaction's callback (its initial response)."""
+    path = f"/interactions/{payload['id']}/{payload['token']}/callback"
+    return lambda r: r.method == "POST" and r.path == path
+
+
+async def alive(env: Env, **options: Any) -> dict[str, Any]:
+    """Send `/alive` with the test photo and return the interaction payload."""
+    attachment = env.fake.add_attachment("photo.jpg", env.photo, "image/jpeg")
+    opts = [{"name": "photo", "type": 11, "value": attachment["id"]}]
+    opts += [{"name": k, "type": 3, "value": v} for k, v in options.items()]
+    return await env.fake.interact(env.fake.slash("alive", opts, attachments=[attachment]))
+
+
+async def assert_signed_clip(env: Env, followup: Recorded) -> str:
+    """Check the posted clip verifies as ours with valid credentials; return its ledger id."""
+    assert followup.files, "the follow-up carried no file"
+    (name, data), *_ = followup.files.items()
+    assert name.startswith("alive-")
+    assert name.endswith(".mp4")
+    report = await env.service.verify(data)
+    assert report.credentials.state in (CredentialState.TRUSTED, CredentialState.VALID)
+    assert report.credentials.ai_generated
+    assert report.ours
+    assert report.ledger is not None
+    return report.ledger.id
+
+
+async def test_commands_registered_globally(env: Env) -> None:
+    names = {c["name"]: c["type"] for c in env.fake.commands["global"]}
+    assert names == {
+        "alive": 1,
+        "verify": 1,
+        "report": 1,
+        "alive-settings": 1,
+        "Animate photo": 3,
+        "Verify credentials": 3,
+        "Report clip": 3,
+    }
+    options = {o["name"] for c in env.fake.commands["global"] if c["name"] == "alive"
+               for o in c["options"]}  # fmt: skip
+    assert options == {"photo", "prompt", "motion", "camera", "seconds"}
+
+
+async def test_alive_defers_then_posts_a_signed_clip(env: Env) -> None:
+    payload = await alive(env, prompt="gentle breeze")
+    followup = await env.fake.wait_for(is_followup(env.fake, payload["token"]))
+    callback = await env.fake.wait_for(callback_of(env.fake, payload))
+    assert callback.json["type"] == 5  # deferred, before any work
+    assert env.fake.requests.index(callback) < env.fake.requests.index(followup)
+    ledger_id = await assert_signed_clip(env, followup)
+    assert "AI" in followup.json["content"]
+    custom_ids = [c["custom_id"] for row in followup.json["components"] for c in row["components"]]
+    assert custom_ids[0] == f"alive:verify:{ledger_id}"
+    assert [c.split(":")[1] for c in custom_ids] == ["verify", "report", "delete", "retry"]
+    assert len(env.fake.attachment_fetches) == 1  # downloaded once, from the loopback fake
+
+
+async def test_progress_edits_the_original_response(env: Env) -> None:
+    payload = await alive(env)
+    await env.fake.wait_for(is_followup(env.fake, payload["token"]))
+    original = f"/webhooks/{env.fake.app_id}/{payload['token']}/messages/@original"
+    edits = env.fake.find("PATCH", original)
+    assert edits, "no progress edit"
+    assert all("%" in e.json["content"] or "line" in e.json["content"] for e in edits)
+
+
+async def test_context_menu_animates_the_message_photo(env: Env) -> None:
+    attachment = env.fake.add_attachment("cat.jpg", env.photo, "image/jpeg")
+    message = env.fake.message([attachment])
+    payload = await env.fake.interact(env.fake.message_command("Animate photo", message))
+    followup = await env.fake.wait_for(is_followup(env.fake, payload["token"]))
+    await assert_signed_clip(env, followup)
+
+
+async def test_verify_reports_on_a_posted_clip(env: Env) -> None:
+    first = await alive(env)
+    followup = await env.fake.wait_for(is_followup(env.fake, first["token"]))
+    (name, clip), *_ = followup.files.items()
+    attachment = env.fake.add_attachment(name, clip, "video/mp4")
+    opts = [{"name": "file", "type": 11, "value": attachment["id"]}]
+    payload = await env.fake.interact(env.fake.slash("verify", opts, attachments=[attachment]))
+    answer = await env.fake.wait_for(is_followup(env.fake, payload["token"]))
+    assert "AI-generated: made by this service" in answer.json["content"]
+
+
+@pytest.mark.parametrize("via", [True, False], ids=["retried-by-discord.py", "retried-by-us"])
+async def test_rate_limited_followup_is_retried_once(
+    services: Services,
+    settings: Settings,
+    photo_jpeg: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    via: bool,
+) -> None:
+    monkeypatch.setenv("ALIVE_DISCORD_PROGRESS_INTERVAL_S", "60")
+    async with FakeDiscord() as fake, running_bot(fake, services, settings) as service:
+        env = Env(fake, service, photo_jpeg)
+        fake.rate_limit_once("POST", f"/webhooks/{fake.app_id}/", via=via)
+        payload = await alive(env)
+        await fake.wait_for(is_followup(fake, payload["token"]))
+        await asyncio.sleep(0.3)
+        posts = [r for r in fake.requests if r.method == "POST" and r.files]
+        assert [r.status for r in posts] == [429, 200]
+
+
+async def test_non_image_attachment_gets_a_plain_private_error(env: Env) -> None:
+    attachment = env.fake.add_attachment("notes.txt", b"hello", "text/plain")
+    opts = [{"name": "photo", "type": 11, "value": attachment["id"]}]
+    payload = await env.fake.interact(env.fake.slash("alive", opts, attachments=[attachment]))
+    callback = await env.fake.wait_for(callback_of(env.fake, payload))
+    assert callback.json["type"] == 4
+    assert callback.json["data"]["flags"] & 64  # ephemeral
+    assert "not a photo" in callback.json["data"]["content"]
+    assert "Traceback" not in callback.json["data"]["content"]
+    assert env.fake.attachment_fetches == []  # nothing downloaded
+
+
+async def test_gateway_reconnect_resumes_and_keeps_working(env: Env) -> None:
+    await env.fake.reconnect()
+    await env.fake.wait_connected()
+    assert (env.fake.identifies, env.fake.resumes) == (1, 1)
+    payload = await alive(env)
+    followup = await env.fake.wait_for(is_followup(env.fake, payload["token"]))
+    await assert_signed_clip(env, followup)
+
+
+def test_attachments_only_from_discord_or_the_loopback_test_server() -> None:
+    assert attachment_hosts("http://127.0.0.1:5000/api/v10") == {"127.0.0.1"}
+    assert "cdn.discordapp.com" in attachment_hosts("https://discord.com/api/v10")
+    assert "127.0.0.1" not in attachment_hosts("https://discord.com/api/v10")
