@@ -63,7 +63,7 @@ def _session(threads: int) -> Any:
     with _sessions_lock:
         if threads not in _sessions:
             import nudenet
-            import onnxruntime  # type: ignore[import-untyped]
+            import onnxruntime
 
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
