@@ -20,11 +20,12 @@ with warnings.catch_warnings():
     import discord  # noqa: F401
 
 from bots.discord_bot import attachment_hosts, run_discord
+from core.community import CommunityStore
 from core.service import AliveService, open_service
 from core.services import Services
 from core.settings import Settings
 from core.types import CredentialState
-from tests.bots.discord_fake import TOKEN, FakeDiscord, Recorded
+from tests.bots.discord_fake import MANAGE_GUILD, TOKEN, FakeDiscord, Recorded
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -204,3 +205,53 @@ def test_attachments_only_from_discord_or_the_loopback_test_server() -> None:
     assert attachment_hosts("http://127.0.0.1:5000/api/v10") == {"127.0.0.1"}
     assert "cdn.discordapp.com" in attachment_hosts("https://discord.com/api/v10")
     assert "127.0.0.1" not in attachment_hosts("https://discord.com/api/v10")
+
+
+async def test_settings_need_manage_server_and_disabling_stops_alive(env: Env) -> None:
+    opts = [{"name": "name", "type": 3, "value": "enabled"}, {"name": "value", "type": 3,
+            "value": "off"}]  # fmt: skip
+    denied = await env.fake.interact(env.fake.slash("alive-settings", opts))
+    answer = await env.fake.wait_for(callback_of(env.fake, denied))
+    assert "admins" in answer.json["data"]["content"]
+    allowed = await env.fake.interact(
+        env.fake.slash("alive-settings", opts, permissions=MANAGE_GUILD)
+    )
+    answer = await env.fake.wait_for(callback_of(env.fake, allowed))
+    assert "enabled: off" in answer.json["data"]["content"]
+    payload = await alive(env)
+    refused = await env.fake.wait_for(callback_of(env.fake, payload))
+    assert refused.json["data"]["flags"] & 64
+    assert "turned off" in refused.json["data"]["content"]
+
+
+async def test_clip_after_token_expiry_goes_to_the_channel(
+    services: Services,
+    settings: Settings,
+    photo_jpeg: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALIVE_DISCORD_TOKEN_TTL_S", "0")
+    async with FakeDiscord() as fake, running_bot(fake, services, settings) as service:
+        env = Env(fake, service, photo_jpeg)
+        payload = await alive(env)
+        channel = f"/channels/{fake.channel_id}/messages"
+        posted = await fake.wait_for(lambda r: r.method == "POST" and r.path == channel)
+        assert posted.json["content"].startswith(f"<@{payload['member']['user']['id']}>")
+        await assert_signed_clip(env, posted)
+        assert fake.find("POST", f"/webhooks/{fake.app_id}/{payload['token']}") == []
+
+
+async def test_report_button_files_one_report(env: Env) -> None:
+    first = await alive(env)
+    followup = await env.fake.wait_for(is_followup(env.fake, first["token"]))
+    ledger_id = await assert_signed_clip(env, followup)
+    message = env.fake.message([], author_id=env.fake.bot_id)
+    message["components"] = followup.json["components"]
+    replies = []
+    for _ in range(2):
+        press = await env.fake.interact(env.fake.button(f"alive:report:{ledger_id}", message))
+        replies.append(await env.fake.wait_for(callback_of(env.fake, press)))
+    assert "moderators will look" in replies[0].json["data"]["content"]
+    assert "already reported" in replies[1].json["data"]["content"]
+    reports = CommunityStore(env.service.services.db).open_reports("discord")
+    assert [r.subject for r in reports] == [ledger_id]
