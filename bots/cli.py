@@ -11,13 +11,17 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.errors import AnimateError, ConfigError
 from core.settings import Settings, load_settings
 from core.types import Camera, ClipSpec, JobRequest, Photo, VerifyReport
+
+if TYPE_CHECKING:
+    from core.service import AliveService
 
 log = logging.getLogger("alive")
 
@@ -303,17 +307,19 @@ async def serve(settings: Settings) -> None:
     log.info("stopped")
 
 
-def _chat_adapters(service: object, settings: Settings, stop: asyncio.Event) -> list[object]:
+def _chat_adapters(
+    service: AliveService, settings: Settings, stop: asyncio.Event
+) -> list[Coroutine[Any, Any, None]]:
     """Return the coroutines of the chat adapters whose token is set."""
-    adapters: list[object] = []
+    adapters: list[Coroutine[Any, Any, None]] = []
     if settings.telegram_token:
         from bots.telegram_bot import run_telegram
 
-        adapters.append(run_telegram(service, settings, stop))  # type: ignore[arg-type]
+        adapters.append(run_telegram(service, settings, stop))
     if settings.discord_token:
         from bots.discord_bot import run_discord
 
-        adapters.append(run_discord(service, settings, stop))  # type: ignore[arg-type]
+        adapters.append(run_discord(service, settings, stop))
     return adapters
 
 

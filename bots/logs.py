@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
+from typing import TextIO
 
 # NOTE: Telegram request URLs contain the bot token, so the HTTP client loggers stay at WARNING.
 QUIET_LOGGERS = ("httpx", "httpcore", "telegram.ext.ExtBot", "discord.http", "aiohttp.access")
@@ -34,13 +36,27 @@ class RedactFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Ignore: the stream is always the current stderr."""
+
+
 def configure_logging(level: int, secrets: Iterable[str] = ()) -> None:
-    """Log to stderr at ``level``, with secrets redacted from every handler's output."""
-    handler = logging.StreamHandler()
+    """Log to stderr at ``level``, with secrets redacted; calling it again replaces the setup."""
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactFilter(secrets))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

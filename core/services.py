@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from core import __version__
 from core.audit import AuditLog
+from core.encode import H264Encoder
 from core.ports import (
     Animator,
     CredentialReader,
@@ -23,7 +24,7 @@ from core.ports import (
 )
 from core.settings import Limits, Settings
 from core.store import Database
-from core.types import Image, Photo
+from core.types import Frames, Image, Photo
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,28 @@ class Services:
         self.db.close()
 
 
+# NOTE: a signed clip grows by the manifest: about 30 kB with the 256 px poster (measured), so
+# the encoder aims this much under the upload limit.
+MANIFEST_ROOM_BYTES = 128 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class FittingEncoder:
+    """The Encoder port: H.264 that still fits the upload limit once the manifest is added."""
+
+    h264: H264Encoder
+    limit_bytes: int
+
+    def encode(self, frames: Frames) -> bytes:
+        """Encode at the configured quality, lowering it (then the size) only to fit."""
+        return self.h264.fit_to_limit(frames, self.limit_bytes - MANIFEST_ROOM_BYTES)
+
+
 def build_services(settings: Settings, db: Database | None = None) -> Services:
     """Build the production services from settings (loads models once; takes a few seconds)."""
     import cv2
 
     from core.animation.procedural import ProceduralAnimator
-    from core.encode import H264Encoder
     from core.moderation.limits import decode_photo
     from core.moderation.nsfw import NudityCheck, NudityFramesCheck
     from core.moderation.prompt import PromptLexiconCheck
@@ -110,10 +127,13 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
             WatermarkStep(strength=prov.watermark_strength, block=prov.watermark_block),
         ],
         fingerprinter=PdqFingerprinter(),
-        encoder=H264Encoder(
-            crf=settings.encode.crf,
-            preset=settings.encode.preset,
-            max_bitrate_kbps=settings.encode.max_bitrate_kbps,
+        encoder=FittingEncoder(
+            H264Encoder(
+                crf=settings.encode.crf,
+                preset=settings.encode.preset,
+                max_bitrate_kbps=settings.encode.max_bitrate_kbps,
+            ),
+            settings.encode.upload_limit_bytes,
         ),
         signer=C2paSigner(
             identity, timestamp_url=prov.timestamp_url, claim_generator=prov.claim_generator

@@ -59,7 +59,9 @@ def clip(
 
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(landscape(384, 288))
-    code, result = run_json(capsys, "animate", str(photo), "-o", str(tmp_path / "c.mp4"), "--json")
+    code, result = run_json(
+        capsys, "animate", str(photo), "-o", str(tmp_path / "c.mp4"), "--size", "384", "--json"
+    )
     assert code == 0, result
     return tmp_path / "c.mp4", result
 
