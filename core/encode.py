@@ -131,6 +131,7 @@ class H264Encoder:
     def _encode(self, frames: Frames, crf: int, kbps: int, size: tuple[int, int]) -> bytes:
         """Mux the frames, scaled to ``size``, into an MP4 and move its moov box first."""
         import av
+        import cv2
 
         buffer = io.BytesIO()
         with av.open(buffer, mode="w", format="mp4") as container:
@@ -139,15 +140,12 @@ class H264Encoder:
             )
             _configure(stream.codec_context, frames.fps, size)
             for index, pixels in enumerate(frames.array):
-                frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-                frame = frame.reformat(
-                    width=size[0],
-                    height=size[1],
-                    format="yuv420p",
-                    dst_colorspace="ITU709",
-                    dst_color_range="MPEG",
-                    interpolation="AREA",
-                )
+                if (pixels.shape[1], pixels.shape[0]) != size:
+                    pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+                # NOTE: OpenCV's I420 conversion is BT.601 limited range (white -> Y 235) and
+                # about 4x faster than swscale's from RGB24; _configure tags it as such.
+                planes = cv2.cvtColor(pixels, cv2.COLOR_RGB2YUV_I420)
+                frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
                 frame.pts = index
                 frame.time_base = Fraction(1, frames.fps)
                 container.mux(stream.encode(frame))
@@ -173,9 +171,11 @@ def _configure(context: Any, fps: int, size: tuple[int, int]) -> None:
     context.pix_fmt = "yuv420p"
     context.time_base = Fraction(1, fps)
     context.framerate = Fraction(fps, 1)
-    # The frames are converted with BT.709 limited range; say so, or players guess by size.
-    context.colorspace = context.color_primaries = context.color_trc = 1  # AVCOL_*_BT709
-    context.color_range = 1  # AVCOL_RANGE_MPEG
+    # Say how the frames were converted, or players guess the matrix by frame size: sRGB
+    # pixels (BT.709 primaries and, near enough, transfer) through the BT.601 matrix.
+    context.color_primaries = context.color_trc = 1  # AVCOL_PRI_BT709, AVCOL_TRC_BT709
+    context.colorspace = 6  # AVCOL_SPC_SMPTE170M (BT.601)
+    context.color_range = 1  # AVCOL_RANGE_MPEG (limited)
     # PyAV defaults to sliced threads; x264's own default, frame threads, compresses better.
     context.thread_type = "FRAME"
     context.thread_count = _THREADS

@@ -68,14 +68,15 @@ def mp4(clip: Frames) -> bytes:
     return H264Encoder().encode(clip)
 
 
-def test_high_profile_yuv420p_bt709(mp4: bytes) -> None:
+def test_high_profile_yuv420p_tagged(mp4: bytes) -> None:
     with av.open(io.BytesIO(mp4)) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         assert stream.codec_context.profile == "High"
         assert stream.codec_context.pix_fmt == "yuv420p"
         assert (stream.codec_context.width, stream.codec_context.height) == (256, 256)
-        assert stream.codec_context.colorspace == 1  # BT.709, as converted
+        assert stream.codec_context.colorspace == 6  # BT.601, as converted
+        assert stream.codec_context.color_range == 1  # limited
 
 
 def test_moov_before_mdat(mp4: bytes) -> None:
