@@ -10,8 +10,10 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from core.clips import ClipStore
@@ -133,40 +135,42 @@ class EmbeddedRunner:
 
     async def submit(self, request: JobRequest) -> EmbeddedHandle:
         """Accept a job durably; an equal idempotency key returns the job already accepted."""
-        if request.idempotency_key:
-            rows = self._db.query(
-                "SELECT id FROM jobs WHERE idempotency_key = ?", (request.idempotency_key,)
-            )
-            if rows:
-                handle = await self.get(rows[0]["id"])
-                assert handle is not None
-                return handle
+        job_id, new = await asyncio.to_thread(self._accept, request)
+        if not new:
+            handle = await self.get(job_id)
+            assert handle is not None
+            return handle
+        handle = EmbeddedHandle(JobStatus(job_id, JobState.QUEUED))
+        self._handles[job_id] = handle
+        self._enqueue(job_id)
+        return handle
+
+    def _accept(self, request: JobRequest) -> tuple[str, bool]:
+        """Store the photo and the job row (in a thread: both are fsynced writes)."""
+        key = request.idempotency_key or None
+        if key and (
+            rows := self._db.query("SELECT id FROM jobs WHERE idempotency_key = ?", (key,))
+        ):
+            return rows[0]["id"], False
         job_id = secrets.token_hex(8)
         photo_path = self._jobs_dir / f"{job_id}.photo"
         _write_private(photo_path, request.photo.data)
         row = {
             "spec": spec_to_dict(request.spec),
-            "chat": request.chat and vars_of(request.chat),
+            "chat": asdict(request.chat) if request.chat else None,
             "filename": request.photo.filename,
         }
         now = time.time()
-        self._db.execute(
-            "INSERT INTO jobs (id, idempotency_key, state, request, photo_path, created, updated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                job_id,
-                request.idempotency_key or None,
-                JobState.QUEUED,
-                json.dumps(row),
-                str(photo_path),
-                now,
-                now,
-            ),
-        )
-        handle = EmbeddedHandle(JobStatus(job_id, JobState.QUEUED))
-        self._handles[job_id] = handle
-        self._enqueue(job_id)
-        return handle
+        try:
+            self._db.execute(
+                "INSERT INTO jobs (id, idempotency_key, state, request, photo_path, created,"
+                " updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, key, JobState.QUEUED, json.dumps(row), str(photo_path), now, now),
+            )
+        except sqlite3.IntegrityError:  # the same key, accepted a moment ago by another call
+            photo_path.unlink(missing_ok=True)
+            return self._db.query(by_key, (key,))[0]["id"], False
+        return job_id, True
 
     async def get(self, job_id: str) -> EmbeddedHandle | None:
         """Return the handle of a known job (from memory, or rebuilt from SQLite)."""
@@ -260,11 +264,6 @@ class EmbeddedRunner:
         self._db.execute(
             "UPDATE jobs SET state = ?, updated = ? WHERE id = ?", (state, time.time(), job_id)
         )
-
-
-def vars_of(obj: object) -> dict[str, object]:
-    """Return a slots dataclass's fields as a dict."""
-    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
 
 
 def _load_request(text: str, photo_path: Path) -> JobRequest:

@@ -10,6 +10,6 @@ def provenance_note(entry: LedgerEntry, *, service: str, signer: str) -> str:
     return (
         f"AI-generated: this clip was animated from a photo by {service} "
         f"({entry.backend} animation). It carries a visible label, an invisible watermark and "
-        f"Content Credentials signed by {signer}. Clip id {entry.id} — anyone can check it with "
-        f"/verify."
+        f"Content Credentials signed by {signer}. Clip id {entry.id}; anyone can "
+        f"verify it, even after its metadata is stripped."
     )
