@@ -148,9 +148,8 @@ class EmbeddedRunner:
     def _accept(self, request: JobRequest) -> tuple[str, bool]:
         """Store the photo and the job row (in a thread: both are fsynced writes)."""
         key = request.idempotency_key or None
-        if key and (
-            rows := self._db.query("SELECT id FROM jobs WHERE idempotency_key = ?", (key,))
-        ):
+        by_key = "SELECT id FROM jobs WHERE idempotency_key = ?"
+        if key and (rows := self._db.query(by_key, (key,))):
             return rows[0]["id"], False
         job_id = secrets.token_hex(8)
         photo_path = self._jobs_dir / f"{job_id}.photo"
