@@ -141,3 +141,13 @@ async def test_lost_photo_fails_plainly(tmp_path: Path) -> None:
         await handle.result()
     await runner.close()
     assert failed.value.code == "lost_input"
+
+
+async def test_racing_submits_with_one_key_make_one_job(tmp_path: Path) -> None:
+    runner = make_runner(tmp_path)
+    await runner.start()
+    handles = await asyncio.gather(*(runner.submit(request(key="web:tok")) for _ in range(5)))
+    await handles[0].result()
+    await runner.close()
+    assert len({h.id for h in handles}) == 1
+    assert len(list((tmp_path / "clips").iterdir())) == 1
