@@ -1,0 +1,290 @@
+"""The Telegram adapter end to end: the real PTB Application against the fake Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from bots.telegram_bot import redact_record, run_telegram
+from core.service import AliveService, open_service
+from core.settings import Settings
+from core.types import CredentialState
+from tests.bots.telegram_fake import FakeBotApi, group, user
+from tests.conftest import jpeg_bytes, scene
+
+TOKEN = "123456:TEST-token-never-logged"
+ANN, BOB, CAROL = user(1, "Ann"), user(2, "Bob"), user(3, "Carol")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBotApi]:
+    api = FakeBotApi(TOKEN)
+    runner = web.AppRunner(api.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    api.base_url = f"http://127.0.0.1:{port}"
+    yield api
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def service(
+    settings: Settings, dev_keys: Path, fake: FakeBotApi
+) -> AsyncIterator[AliveService]:
+    tg = settings.model_copy(
+        update={
+            "telegram_token": SecretStr(TOKEN),
+            "telegram_api_url": fake.base_url,
+            "moderation": settings.moderation.model_copy(update={"nsfw_enabled": False}),
+        }
+    )
+    async with open_service(tg) as svc:
+        yield svc
+
+
+@pytest.fixture
+async def bot(
+    service: AliveService,
+    fake: FakeBotApi,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[FakeBotApi]:
+    # PTB 22 warns on RetryAfter.retry_after unless opted in to timedelta (the v23 behaviour).
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_telegram(service, service.settings, stop))
+    await fake.wait_for("setMyCommands", 4)
+    yield fake
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert TOKEN not in caplog.text
+
+
+PHOTO = jpeg_bytes(scene())
+
+
+async def clip_of(fake: FakeBotApi, count: int = 1) -> dict[str, Any]:
+    calls = await fake.wait_for("sendVideo", count, timeout=40)
+    return calls[count - 1]
+
+
+def sent_message(
+    fake: FakeBotApi, call: dict[str, Any], method: str = "sendVideo"
+) -> dict[str, Any]:
+    """Find the message the fake made for a send call (same chat, latest with that content)."""
+    key = "video" if method == "sendVideo" else "text"
+    for (chat_id, _), msg in reversed(list(fake.messages.items())):
+        if chat_id == int(call["chat_id"]) and key in msg and msg.get("from", {}).get("is_bot"):
+            if method != "sendVideo" or msg["caption"] == call.get("caption"):
+                return msg
+    raise AssertionError("no such message")
+
+
+def remux(data: bytes) -> bytes:
+    """Copy the video stream into a new MP4, as a messenger would: metadata boxes are gone."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data)) as src, av.open(out, "w", format="mp4") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            dst.mux(packet)
+    return out.getvalue()
+
+
+async def test_photo_with_caption_gets_a_signed_clip_as_a_reply(
+    bot: FakeBotApi, service: AliveService
+) -> None:
+    request = bot.message(group(), ANN, caption="/alive waves motion=3 camera=zoom_in", photo=PHOTO)
+    call = await clip_of(bot)
+    assert call["reply_parameters"]["message_id"] == request["message_id"]
+    assert call["supports_streaming"] is True
+    assert call["width"] > 0 and call["height"] > 0 and call["duration"] >= 1
+    assert isinstance(call.get("thumbnail"), bytes)
+    assert "AI-generated" in call["caption"]
+    buttons = [b["callback_data"].split(":")[0] for b in call["reply_markup"]["inline_keyboard"][0]]
+    assert buttons == ["v", "r", "d", "rt"]
+    status = bot.calls("sendMessage")[0]
+    assert "Animating" in status["text"] or "Waiting" in status["text"]
+    await bot.wait_for("deleteMessage")
+    report = await service.verify(call["video_bytes"])
+    assert report.credentials.state is CredentialState.TRUSTED
+    assert report.ours
+    commands = bot.calls("setMyCommands")
+    assert {c.get("language_code") for c in commands} >= {None, "it"}
+
+
+async def test_reply_alive_then_verify_clip_and_stripped_copy(bot: FakeBotApi) -> None:
+    photo = bot.message(group(), ANN, photo=PHOTO)
+    bot.message(group(), BOB, text="/alive@alive_test_bot", reply_to=photo)
+    await asyncio.sleep(0.3)
+    # Bob animates Ann's photo: consent first (chat default is "ask").
+    ask = await bot.wait_for("sendMessage")
+    consent = next(c for c in ask if c.get("reply_markup"))
+    allow = consent["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    consent_msg = sent_message(bot, consent, "sendMessage")
+    bot.press(consent_msg, ANN, allow)
+    call = await clip_of(bot)
+    clip = sent_message(bot, call)
+    bot.message(group(), BOB, text="/verify", reply_to=clip)
+    stripped = remux(call["video_bytes"])
+    copy = bot.message(group(), BOB, document=(stripped, "copy.mp4", "video/mp4"))
+    bot.message(group(), BOB, text="/verify", reply_to=copy)
+    await asyncio.sleep(0.1)
+    for _ in range(200):
+        texts = [c["text"] for c in bot.calls("sendMessage") if "Content Credentials" in c["text"]]
+        if len(texts) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert "made by this service" in texts[0] and "valid, from a signer we trust" in texts[0]
+    assert "none found" in texts[1]
+    assert "made by this service" in texts[1] or "watermark" in texts[1]
+
+
+async def test_consent_owner_decides_and_others_cannot(bot: FakeBotApi) -> None:
+    photo = bot.message(group(), ANN, photo=PHOTO)
+    bot.message(group(), BOB, text="/alive", reply_to=photo)
+    consent = None
+    for _ in range(100):
+        consent = next((c for c in bot.calls("sendMessage") if c.get("reply_markup")), None)
+        if consent:
+            break
+        await asyncio.sleep(0.05)
+    assert consent is not None and "Ann" in consent["text"] and "Bob" in consent["text"]
+    msg = sent_message(bot, consent, "sendMessage")
+    decline = consent["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    bot.press(msg, BOB, decline)
+    answers = await bot.wait_for("answerCallbackQuery")
+    assert "Only the person who posted" in answers[0]["text"]
+    bot.press(msg, ANN, decline)
+    edits = await bot.wait_for("editMessageText")
+    assert "declined" in edits[-1]["text"]
+    await asyncio.sleep(0.3)
+    assert not bot.calls("sendVideo")
+
+
+async def test_report_then_take_down_then_verify_says_revoked(
+    bot: FakeBotApi, service: AliveService
+) -> None:
+    bot.admins[-1001] = [CAROL]
+    bot.message(group(), ANN, caption="/alive", photo=PHOTO)
+    call = await clip_of(bot)
+    clip = sent_message(bot, call)
+    bot.message(group(), BOB, text="/report looks like a real person", reply_to=clip)
+    bot.message(group(), BOB, text="/report again", reply_to=clip)
+    for _ in range(100):
+        notes = [c for c in bot.calls("sendMessage") if str(c["chat_id"]) == "3"]
+        acks = [
+            c["text"]
+            for c in bot.calls("sendMessage")
+            if "moderators will" in c["text"] or "already reported" in c["text"]
+        ]
+        if notes and len(acks) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(notes) == 1 and "looks like a real person" in notes[0]["text"]
+    assert any("already reported" in a for a in acks)
+    take_down = notes[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    note_msg = sent_message(bot, notes[0], "sendMessage")
+    bot.press(note_msg, BOB, take_down)  # not an admin
+    bot.press(note_msg, CAROL, take_down)
+    for _ in range(100):
+        if any(int(d["message_id"]) == clip["message_id"] for d in bot.calls("deleteMessage")):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(bot.summary())
+    answers = [a.get("text", "") for a in bot.calls("answerCallbackQuery")]
+    assert any("Only the chat's admins" in a for a in answers)
+    report = await service.verify(call["video_bytes"])
+    assert report.revoked
+
+
+async def test_rate_limit_429_is_waited_out_and_the_clip_sent_once(bot: FakeBotApi) -> None:
+    bot.fail("sendVideo", 429, "Too Many Requests: retry after 1", retry_after=1)
+    bot.message(group(), ANN, caption="/alive", photo=PHOTO)
+    await clip_of(bot)
+    await asyncio.sleep(1.5)
+    assert bot.requests.count("sendVideo") == 2
+    assert len(bot.calls("sendVideo")) == 1
+
+
+async def test_corrupt_image_document_gets_a_plain_reason(bot: FakeBotApi) -> None:
+    bot.message(
+        group(), ANN, caption="/alive", document=(b"\x89PNG\r\n\x1a\nbroken", "x.png", "image/png")
+    )
+    for _ in range(200):
+        texts = [c["text"] for c in bot.calls("editMessageText")]
+        if texts:
+            break
+        await asyncio.sleep(0.05)
+    assert any("damaged" in t or "can read" in t for t in texts), texts
+    assert not bot.calls("sendVideo")
+
+
+async def test_file_too_big_gets_a_clear_reply(bot: FakeBotApi) -> None:
+    bot.message(group(), ANN, caption="/alive", photo=PHOTO, photo_size=25 * 1024 * 1024)
+    bot.message(group(), ANN, caption="/alive", document=(PHOTO, "too_big.heic", "image/heic"))
+    replies = await bot.wait_for("sendMessage", 2)
+    assert sum("the most I can download" in r["text"] for r in replies) == 2
+    assert not bot.calls("sendVideo")
+
+
+async def test_admin_sets_quota_and_the_next_clip_is_refused(bot: FakeBotApi) -> None:
+    bot.admins[-1001] = [ANN]
+    bot.message(group(), BOB, text="/settings quota 1")
+    bot.message(group(), ANN, text="/settings quota 1")
+    replies = await bot.wait_for("sendMessage", 2)
+    assert any("Only the chat's admins" in r["text"] for r in replies)
+    assert any("quota: 1 clips" in r["text"] for r in replies)
+    bot.message(group(), ANN, caption="/alive", photo=PHOTO)
+    await clip_of(bot)
+    bot.message(group(), ANN, caption="/alive", photo=PHOTO)
+    for _ in range(100):
+        if any("daily limit" in c["text"] for c in bot.calls("sendMessage")):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(bot.summary())
+
+
+async def test_replies_in_the_users_language_and_ignores_unknown_commands(bot: FakeBotApi) -> None:
+    bot.message(group(), user(5, "Gio", "it"), text="/alive")
+    bot.message(group(), ANN, text="/frobnicate")
+    replies = await bot.wait_for("sendMessage")
+    await asyncio.sleep(0.3)
+    assert len(bot.calls("sendMessage")) == 1
+    assert "didascalia" in replies[0]["text"]
+
+
+def test_token_is_redacted_from_records_and_tracebacks() -> None:
+    try:
+        raise RuntimeError(f"POST https://api.telegram.org/bot{TOKEN}/getMe failed")
+    except RuntimeError as exc:
+        record = logging.LogRecord(
+            "httpx",
+            logging.ERROR,
+            __file__,
+            1,
+            "url %s",
+            (f"/bot{TOKEN}/x",),
+            (type(exc), exc, exc.__traceback__),
+        )
+    redact_record(record, TOKEN)
+    text = logging.Formatter().format(record)
+    assert TOKEN not in text
+    assert "<token>" in text
