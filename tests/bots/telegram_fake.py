@@ -7,6 +7,7 @@ what the bot sent from ``sent``. Files live in memory and are served on the file
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -115,10 +116,10 @@ class FakeBotApi:
         return [params for name, params in self.sent if name == method]
 
     async def wait_for(
-        self, method: str, count: int = 1, timeout: float = 20.0
+        self, method: str, count: int = 1, within: float = 20.0
     ) -> list[dict[str, Any]]:
         """Wait until the bot called ``method`` ``count`` times; return those calls."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while len(self.calls(method)) < count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{method} x{count} never came; sent: {self.summary()}")
@@ -178,10 +179,8 @@ class FakeBotApi:
             self._wake.clear()
             # Long poll, capped short so the bot's shutdown never waits on it.
             timeout = min(float(p.get("timeout") or 0), 0.5)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
         return self.updates[:100]
 
     async def _m_setMyCommands(self, p: dict[str, Any]) -> Any:

@@ -77,7 +77,7 @@ PHOTO = jpeg_bytes(scene())
 
 
 async def clip_of(fake: FakeBotApi, count: int = 1) -> dict[str, Any]:
-    calls = await fake.wait_for("sendVideo", count, timeout=40)
+    calls = await fake.wait_for("sendVideo", count, within=40)
     return calls[count - 1]
 
 
@@ -87,9 +87,9 @@ def sent_message(
     """Find the message the fake made for a send call (same chat, latest with that content)."""
     key = "video" if method == "sendVideo" else "text"
     for (chat_id, _), msg in reversed(list(fake.messages.items())):
-        if chat_id == int(call["chat_id"]) and key in msg and msg.get("from", {}).get("is_bot"):
-            if method != "sendVideo" or msg["caption"] == call.get("caption"):
-                return msg
+        mine = chat_id == int(call["chat_id"]) and key in msg and msg["from"].get("is_bot")
+        if mine and (method != "sendVideo" or msg["caption"] == call.get("caption")):
+            return msg
     raise AssertionError("no such message")
 
 
@@ -113,7 +113,9 @@ async def test_photo_with_caption_gets_a_signed_clip_as_a_reply(
     call = await clip_of(bot)
     assert call["reply_parameters"]["message_id"] == request["message_id"]
     assert call["supports_streaming"] is True
-    assert call["width"] > 0 and call["height"] > 0 and call["duration"] >= 1
+    assert call["width"] > 0
+    assert call["height"] > 0
+    assert call["duration"] >= 1
     assert isinstance(call.get("thumbnail"), bytes)
     assert "AI-generated" in call["caption"]
     buttons = [b["callback_data"].split(":")[0] for b in call["reply_markup"]["inline_keyboard"][0]]
@@ -150,7 +152,8 @@ async def test_reply_alive_then_verify_clip_and_stripped_copy(bot: FakeBotApi) -
         if len(texts) >= 2:
             break
         await asyncio.sleep(0.1)
-    assert "made by this service" in texts[0] and "valid, from a signer we trust" in texts[0]
+    assert "made by this service" in texts[0]
+    assert "valid, from a signer we trust" in texts[0]
     assert "none found" in texts[1]
     assert "made by this service" in texts[1] or "watermark" in texts[1]
 
@@ -164,7 +167,9 @@ async def test_consent_owner_decides_and_others_cannot(bot: FakeBotApi) -> None:
         if consent:
             break
         await asyncio.sleep(0.05)
-    assert consent is not None and "Ann" in consent["text"] and "Bob" in consent["text"]
+    assert consent is not None
+    assert "Ann" in consent["text"]
+    assert "Bob" in consent["text"]
     msg = sent_message(bot, consent, "sendMessage")
     decline = consent["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
     bot.press(msg, BOB, decline)
@@ -196,7 +201,8 @@ async def test_report_then_take_down_then_verify_says_revoked(
         if notes and len(acks) == 2:
             break
         await asyncio.sleep(0.05)
-    assert len(notes) == 1 and "looks like a real person" in notes[0]["text"]
+    assert len(notes) == 1
+    assert "looks like a real person" in notes[0]["text"]
     assert any("already reported" in a for a in acks)
     take_down = notes[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     note_msg = sent_message(bot, notes[0], "sendMessage")
