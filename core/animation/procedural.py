@@ -9,6 +9,9 @@ fields precomputed once from the photo (sky flow, a low-frequency sway elsewhere
 ripple), masked so the central subject barely moves and tapered to zero at the borders. Every
 term is zero at ``t = 0``, so the first frame is the resized photo itself, and every term is a
 periodic function of the phase ``2*pi*t/T`` for loops, so frame ``T`` would equal frame ``0``.
+The zoom that hides the borders grows with the camera offset instead of being constant, so no
+border shows and the first frame is untouched. Open clips (``loop=False``) move one way; a
+zoom-out then starts zoomed in and ends on the photo.
 """
 
 from __future__ import annotations
