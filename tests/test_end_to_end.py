@@ -58,9 +58,9 @@ def clip(
     from bench.photos import landscape
 
     photo = tmp_path / "photo.jpg"
-    photo.write_bytes(landscape(384, 288))
+    photo.write_bytes(landscape(512, 384))
     code, result = run_json(
-        capsys, "animate", str(photo), "-o", str(tmp_path / "c.mp4"), "--size", "384", "--json"
+        capsys, "animate", str(photo), "-o", str(tmp_path / "c.mp4"), "--size", "512", "--json"
     )
     assert code == 0, result
     return tmp_path / "c.mp4", result
