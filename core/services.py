@@ -138,7 +138,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         signer=C2paSigner(
             identity, timestamp_url=prov.timestamp_url, claim_generator=prov.claim_generator
         ),
-        signer_name=identity.subject,
+        signer_name=identity.name,
         credential_reader=C2paReader(identity.anchors_pem),
         watermark_reader=DwtWatermarkReader(
             strength=prov.watermark_strength, block=prov.watermark_block

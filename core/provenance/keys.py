@@ -51,6 +51,7 @@ class Identity:
         development: whether this is the development identity.
         subject: the leaf's subject, RFC 4514.
         not_after: when the leaf expires (UTC).
+        name: a readable signer name for notes: the leaf's common name, else its organisation.
     """
 
     cert_chain_pem: bytes
@@ -59,6 +60,7 @@ class Identity:
     development: bool
     subject: str
     not_after: dt.datetime
+    name: str = ""
 
 
 def init_dev_identity(keys_dir: Path, *, force: bool = False) -> Path:
@@ -181,7 +183,17 @@ def _build_identity(cert: Path, key: Path, anchors: Path | None, *, development:
         development=development,
         subject=leaf.subject.rfc4514_string(),
         not_after=leaf.not_valid_after_utc,
+        name=_display_name(leaf),
     )
+
+
+def _display_name(cert: x509.Certificate) -> str:
+    """The common name, else the organisation, else the whole subject."""
+    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+        values = cert.subject.get_attributes_for_oid(oid)
+        if values:
+            return str(values[0].value)
+    return cert.subject.rfc4514_string()
 
 
 def _check_validity(leaf: x509.Certificate, path: Path) -> None:
