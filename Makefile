@@ -3,17 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := web,telegram,discord,redis,dev
+EXTRAS := web,telegram,discord,redis,ml,gpu,dev
 # Debian packages the tests need: a redis-server the tests start themselves, Chromium for the
 # browser test.
 SYSTEM_PACKAGES := redis-server chromium
 
-.PHONY: install run test lint typecheck unit system-deps bench clean
+.PHONY: install run test lint typecheck unit system-deps check-env bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned: pip takes the CPU build; unpinned, it would pull a multi-GB CUDA one.
+	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet --no-deps mediapipe==0.10.14
 	@touch $@
 
 install: $(STAMP)
@@ -43,8 +46,10 @@ typecheck: install
 unit: install
 	ALIVE_CONFIG=config/test.toml $(BIN)/pytest
 
-test: install system-deps
-	$(BIN)/pip check
+check-env: install
+	$(BIN)/python scripts/check_env.py
+
+test: install system-deps check-env
 	$(MAKE) --no-print-directory lint typecheck unit
 
 bench: install
