@@ -7,7 +7,8 @@ AnimateError                 base of everything core raises on purpose
 │   └── BackendUnavailable   an animator cannot be loaded or is not installed
 ├── ProvenanceError          signing, keys or reading credentials failed: never send the clip
 ├── QueueError               a job could not be queued, found or run by a runner
-│   └── JobFailed            a job ended without an outcome (carries the failure's code)
+│   ├── JobFailed            a job ended without an outcome (carries the failure's code)
+│   └── JobCancelled         raised inside a running job that was cancelled, between steps
 └── ConfigError              a setting is missing or invalid at start-up
 ```
 """
@@ -57,6 +58,10 @@ class JobFailed(QueueError):
     def __init__(self, code: str) -> None:
         super().__init__(f"the job failed ({code})")
         self.code = code
+
+
+class JobCancelled(QueueError):
+    """Raised from a job's progress callback when someone cancelled it; its outcome is dropped."""
 
 
 class ConfigError(AnimateError):

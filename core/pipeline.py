@@ -89,9 +89,9 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
             frames = step.apply(frames, ledger_id)
         fingerprints = s.fingerprinter.fingerprint(frames)
 
-    # 6. Encode: H.264 that plays everywhere, within the upload limit.
+    # 6. Encode: H.264 that plays everywhere, within the destination's upload limit.
     with steps("encode"):
-        video = s.encoder.encode(frames)
+        video = s.encoder.encode(frames, request.max_bytes or s.settings.encode.upload_limit_bytes)
 
     # 7. Sign: C2PA Content Credentials; the last step that changes bytes.
     with steps("sign"):

@@ -102,8 +102,12 @@ class WatermarkReader(Protocol):
 class Encoder(Protocol):
     """Turns frames into a playable file."""
 
-    def encode(self, frames: Frames) -> bytes:
-        """Return MP4 bytes: H.264 High, yuv420p, constant frame rate, moov first."""
+    def encode(self, frames: Frames, max_bytes: int) -> bytes:
+        """Return H.264 High, yuv420p, constant-rate MP4 bytes, moov first.
+
+        The result leaves room for the manifest under ``max_bytes``; quality and then size are
+        lowered only as far as needed to fit.
+        """
         ...
 
 
@@ -174,4 +178,11 @@ class Runner(Protocol):
 
     async def get(self, job_id: str) -> JobHandle | None:
         """Return the handle of a known job, or None."""
+        ...
+
+    async def cancel(self, job_id: str) -> bool:
+        """Stop a queued or running job; it then fails with code ``"cancelled"``.
+
+        Returns False when the job had already ended or is unknown.
+        """
         ...

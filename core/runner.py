@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from core.clips import ClipStore
-from core.errors import AnimateError, BackendError, JobFailed, ProvenanceError
+from core.errors import AnimateError, BackendError, JobCancelled, JobFailed, ProvenanceError
 from core.ports import ProgressCallback
 from core.serialize import (
     chat_from_dict,
@@ -39,6 +39,8 @@ FINISHED_HANDLE_TTL_S = 600.0  # finished jobs stay in memory this long, then re
 
 def error_code(exc: BaseException) -> str:
     """Return the stable code a failed job reports."""
+    if isinstance(exc, JobCancelled):
+        return "cancelled"
     if isinstance(exc, ProvenanceError):
         return "provenance"
     if isinstance(exc, BackendError):
@@ -109,6 +111,7 @@ class EmbeddedRunner:
         self._pending: list[str] = []
         self._handles: dict[str, EmbeddedHandle] = {}
         self._workers: list[asyncio.Task[None]] = []
+        self._cancelled: set[str] = set()
 
     async def start(self) -> None:
         """Resume every job that was accepted but not finished, then start the workers."""
@@ -158,6 +161,7 @@ class EmbeddedRunner:
             "spec": spec_to_dict(request.spec),
             "chat": asdict(request.chat) if request.chat else None,
             "filename": request.photo.filename,
+            "max_bytes": request.max_bytes,
         }
         now = time.time()
         try:
@@ -204,9 +208,25 @@ class EmbeddedRunner:
                     JobStatus(job_id, JobState.QUEUED, Progress("queued", 0.0, position))
                 )
 
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a queued job at once, or a running one at its next step."""
+        handle = await self.get(job_id)
+        if handle is None or handle.status().state in (JobState.DONE, JobState.FAILED):
+            return False
+        self._cancelled.add(job_id)
+        if job_id in self._pending:
+            self._pending.remove(job_id)
+            rows = self._db.query("SELECT photo_path FROM jobs WHERE id = ?", (job_id,))
+            self._finish(handle, None, "cancelled", Path(rows[0]["photo_path"]))
+            self._announce_positions()
+        log.info("job %s cancelled", job_id)
+        return True
+
     async def _work(self) -> None:
         while True:
             job_id = await self._queue.get()
+            if job_id not in self._pending:  # cancelled while it waited
+                continue
             self._pending.remove(job_id)
             self._announce_positions()
             try:
@@ -230,12 +250,17 @@ class EmbeddedRunner:
         loop = asyncio.get_running_loop()
 
         def progress(event: Progress) -> None:
+            if job_id in self._cancelled:
+                raise JobCancelled(job_id)
             status = JobStatus(job_id, JobState.RUNNING, event)
             loop.call_soon_threadsafe(handle.publish, status)
 
         handle.publish(JobStatus(job_id, JobState.RUNNING, Progress("starting", 0.0)))
         try:
             outcome = await asyncio.to_thread(self._execute, request, progress)
+        except JobCancelled:
+            self._finish(handle, None, "cancelled", photo_path)
+            return
         except Exception as exc:
             log.error("job %s failed", job_id, exc_info=exc)
             self._finish(handle, None, error_code(exc), photo_path)
@@ -254,6 +279,7 @@ class EmbeddedRunner:
             (state, outcome and outcome_to_json(outcome), code, time.time(), handle.id),
         )
         photo_path.unlink(missing_ok=True)
+        self._cancelled.discard(handle.id)
         handle.publish(JobStatus(handle.id, state, Progress("done", 1.0), outcome, code))
         asyncio.get_running_loop().call_later(
             FINISHED_HANDLE_TTL_S, self._handles.pop, handle.id, None
@@ -271,6 +297,7 @@ def _load_request(text: str, photo_path: Path) -> JobRequest:
         photo=Photo(photo_path.read_bytes(), row["filename"]),
         spec=spec_from_dict(row["spec"]),
         chat=chat_from_dict(row["chat"]),
+        max_bytes=row.get("max_bytes", 0),
     )
 
 

@@ -40,6 +40,10 @@ class AliveService:
         """Return a known job's handle."""
         return await self.runner.get(job_id)
 
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or running job; False if it already ended or is unknown."""
+        return await self.runner.cancel(job_id)
+
     async def verify(self, data: bytes) -> VerifyReport:
         """Check a file's provenance, off the event loop."""
         return await asyncio.to_thread(verify, data, self.services)

@@ -73,14 +73,13 @@ MANIFEST_ROOM_BYTES = 128 * 1024
 
 @dataclass(frozen=True, slots=True)
 class FittingEncoder:
-    """The Encoder port: H.264 that still fits the upload limit once the manifest is added."""
+    """The Encoder port: H.264 that still fits an upload limit once the manifest is added."""
 
     h264: H264Encoder
-    limit_bytes: int
 
-    def encode(self, frames: Frames) -> bytes:
+    def encode(self, frames: Frames, max_bytes: int) -> bytes:
         """Encode at the configured quality, lowering it (then the size) only to fit."""
-        return self.h264.fit_to_limit(frames, self.limit_bytes - MANIFEST_ROOM_BYTES)
+        return self.h264.fit_to_limit(frames, max_bytes - MANIFEST_ROOM_BYTES)
 
 
 def build_services(settings: Settings, db: Database | None = None) -> Services:
@@ -132,8 +131,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
                 crf=settings.encode.crf,
                 preset=settings.encode.preset,
                 max_bitrate_kbps=settings.encode.max_bitrate_kbps,
-            ),
-            settings.encode.upload_limit_bytes,
+            )
         ),
         signer=C2paSigner(
             identity, timestamp_url=prov.timestamp_url, claim_generator=prov.claim_generator

@@ -246,12 +246,15 @@ class JobRequest:
         spec: what was asked for.
         chat: where it came from, if anywhere.
         idempotency_key: equal keys mean the same request (e.g. ``telegram:chat:message``).
+        max_bytes: the largest clip the destination accepts (its upload limit); 0 means the
+            configured ``encode.upload_limit_bytes``.
     """
 
     photo: Photo
     spec: ClipSpec
     chat: ChatRef | None = None
     idempotency_key: str = ""
+    max_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +376,7 @@ class JobState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"  # finished with an outcome: a clip or a rejection
-    FAILED = "failed"  # an error stopped it; nothing was sent
+    FAILED = "failed"  # an error stopped it, or it was cancelled; nothing was sent
 
 
 @dataclass(frozen=True, slots=True)

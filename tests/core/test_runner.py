@@ -151,3 +151,52 @@ async def test_racing_submits_with_one_key_make_one_job(tmp_path: Path) -> None:
     await runner.close()
     assert len({h.id for h in handles}) == 1
     assert len(list((tmp_path / "clips").iterdir())) == 1
+
+
+async def test_cancel_a_queued_job_and_a_running_one(tmp_path: Path) -> None:
+    started, gate = threading.Event(), threading.Event()
+
+    def slow(request: JobRequest, progress: ProgressCallback) -> Outcome:
+        progress(Progress("validate", 0.0))
+        started.set()
+        gate.wait(10)
+        return finished(request, progress)  # reports the next step: the cancel lands there
+
+    runner = make_runner(tmp_path, slow)
+    await runner.start()
+    running = await runner.submit(request("aaaaaaaaaaaa"))
+    queued = await runner.submit(request("bbbbbbbbbbbb"))
+    await asyncio.to_thread(started.wait, 10)
+    assert await runner.cancel(queued.id)
+    assert await runner.cancel(running.id)
+    gate.set()
+    for handle in (queued, running):
+        with pytest.raises(JobFailed) as failed:
+            await handle.result()
+        assert failed.value.code == "cancelled"
+    assert not await runner.cancel(running.id)  # already ended
+    assert not await runner.cancel("unknown")
+    await runner.close()
+    assert list((tmp_path / "clips").iterdir()) == []  # nothing was kept from either
+    assert list((tmp_path / "jobs").iterdir()) == []
+
+
+async def test_destination_limit_travels_with_the_job(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    def record(request: JobRequest, progress: ProgressCallback) -> Outcome:
+        seen.append(request.max_bytes)
+        return finished(request, progress)
+
+    before = make_runner(tmp_path, record)
+    handle = await before.submit(
+        JobRequest(Photo(b"aaaaaaaaaaaa"), ClipSpec(), max_bytes=8 * 1024 * 1024)
+    )
+    await before.close()
+    after = make_runner(tmp_path, record)
+    await after.start()
+    resumed = await after.get(handle.id)
+    assert resumed is not None
+    await resumed.result()
+    await after.close()
+    assert seen == [8 * 1024 * 1024]
