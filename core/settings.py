@@ -109,6 +109,18 @@ class Jobs(_Section):
     threads_per_job: int = 1
 
 
+class Queue(_Section):
+    """Distributed mode (``redis_url`` set): the arq queue and its workers."""
+
+    poll_delay_s: float = 0.02
+    lease_s: float = 30.0
+    job_timeout_s: float = 600.0
+    backend_timeout_s: dict[str, float] = Field(default_factory=dict)
+    max_tries: int = 3
+    retry_defer_s: float = 5.0
+    result_ttl_s: int = 86400
+
+
 class Web(_Section):
     """The web page's limits."""
 
@@ -147,6 +159,7 @@ class Settings(BaseSettings):
     provenance: Provenance = Provenance()
     retention: Retention = Retention()
     jobs: Jobs = Jobs()
+    queue: Queue = Queue()
     web: Web = Web()
 
     @classmethod
