@@ -283,6 +283,7 @@ class LedgerEntry:
         chat: where the request came from.
         revoked: whether a moderator took the clip down.
         revoked_reason: why, in a few words.
+        revoked_at: UNIX time of the take-down (0 when not revoked, or unknown).
     """
 
     id: str
@@ -297,6 +298,7 @@ class LedgerEntry:
     chat: ChatRef | None = None
     revoked: bool = False
     revoked_reason: str = ""
+    revoked_at: float = 0.0
 
 
 class CredentialState(enum.StrEnum):
@@ -337,6 +339,44 @@ class Credentials:
     ledger_id: str = ""
 
 
+class VerdictKind(enum.StrEnum):
+    """The one answer verify gives about a file."""
+
+    OURS_INTACT = "ours_intact"  # made here; our trusted credentials are intact
+    OURS_STRIPPED_WATERMARK = "ours_stripped_watermark"  # made here; found by the watermark
+    OURS_STRIPPED_FINGERPRINT = "ours_stripped_fingerprint"  # made here; found by fingerprint
+    SIGNED_BY_OTHER = "signed_by_other"  # intact credentials of another signer
+    ALTERED = "altered"  # credentials present but broken: changed after signing
+    NONE = "none"  # no credentials and nothing of ours: proves nothing either way
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyVerdict:
+    """The single conclusion of verify, with what a reader needs to state it.
+
+    Attributes:
+        kind: which of the answers applies.
+        made_at: UNIX time the clip was made (the ``ours_*`` kinds), else 0.
+        ledger_id: our clip id (the ``ours_*`` kinds), else ``""``.
+        confidence: how sure a fingerprint match is, 0..1 (1 for the other ``ours_*`` kinds).
+        signer: who signed (``signed_by_other`` and ``altered``), else ``""``.
+        trusted: whether our trust anchors know that signer.
+        altered: what was changed, in plain words (``altered``).
+        revoked: whether moderators took the clip down (any kind that found our ledger entry).
+        revoked_at: when, UNIX time (0 if unknown).
+    """
+
+    kind: VerdictKind
+    made_at: float = 0.0
+    ledger_id: str = ""
+    confidence: float = 0.0
+    signer: str = ""
+    trusted: bool = False
+    altered: tuple[str, ...] = ()
+    revoked: bool = False
+    revoked_at: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
     """Everything verify found about a file, layer by layer.
@@ -349,6 +389,7 @@ class VerifyReport:
         fingerprint_distance: Hamming distance of that match (``-1`` when none).
         ledger: our ledger entry for the clip, when any layer led to one.
         unchecked: layers that could not be checked, in plain words.
+        verdict: the one conclusion drawn from all layers.
     """
 
     media: str
@@ -358,6 +399,7 @@ class VerifyReport:
     fingerprint_distance: int = -1
     ledger: LedgerEntry | None = None
     unchecked: tuple[str, ...] = ()
+    verdict: VerifyVerdict = VerifyVerdict(VerdictKind.NONE)
 
     @property
     def ours(self) -> bool:
