@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -55,7 +55,31 @@ class ClipDefaults(_Section):
 class Animation(_Section):
     """Which animator backend runs."""
 
-    backend: Literal["procedural"] = "procedural"
+    backend: Literal["procedural", "diffusers"] = "procedural"
+
+
+class Diffusers(_Section):
+    """The GPU animator: an image-to-video diffusers pipeline, loaded once per worker process.
+
+    Zero (or an empty list) means "the model family's default" for ``steps``, ``guidance``,
+    ``frames``, ``fps`` and ``buckets``.
+    """
+
+    model: str = "Lightricks/LTX-Video-0.9.7-distilled"
+    family: Literal["auto", "ltx", "svd", "wan"] = "auto"
+    local_files_only: bool = True
+    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
+    device: str = "cuda"
+    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    vae_tiling: bool = False
+    steps: int = Field(default=0, ge=0)
+    guidance: float = Field(default=0.0, ge=0.0)
+    frames: int = Field(default=0, ge=0)
+    fps: int = Field(default=0, ge=0)
+    buckets: list[Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")]] = []
+    compile: bool = False
+    cache: Literal["none", "first_block"] = "none"
+    warm_up: bool = True
 
 
 class Encode(_Section):
@@ -154,6 +178,7 @@ class Settings(BaseSettings):
     limits: Limits = Limits()
     clip: ClipDefaults = ClipDefaults()
     animation: Animation = Animation()
+    diffusers: Diffusers = Diffusers()
     encode: Encode = Encode()
     moderation: Moderation = Moderation()
     provenance: Provenance = Provenance()
