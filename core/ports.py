@@ -6,10 +6,11 @@ I/O ports (the runner) are ``async``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol, TypeAlias
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from core.types import (
+    ChatRef,
     Claim,
     ClipSpec,
     Credentials,
@@ -23,8 +24,17 @@ from core.types import (
     Verdict,
 )
 
+if TYPE_CHECKING:
+    from core.community import ChatSettings, ClipMessage, ConsentRequest, Report
+
 ProgressCallback: TypeAlias = Callable[[Progress], None]
 """Called by the pipeline (from a worker thread) as each step starts."""
+
+StepCallback: TypeAlias = Callable[[int, int], None]
+"""Called by an animator with ``(done, total)`` after each of its inner steps (denoising steps).
+
+It may raise ``JobCancelled``; the animator lets that propagate, so a cancel stops the work.
+"""
 
 
 class PhotoCheck(Protocol):
@@ -68,8 +78,11 @@ class Animator(Protocol):
     name: str
     model: str
 
-    def animate(self, image: Image, spec: ClipSpec) -> Frames:
-        """Return ``spec.frame_count`` frames whose long edge is about ``spec.size``, even sizes."""
+    def animate(self, image: Image, spec: ClipSpec, on_step: StepCallback | None = None) -> Frames:
+        """Return ``spec.frame_count`` frames whose long edge is about ``spec.size``, even sizes.
+
+        ``on_step`` reports progress inside a long animation; a quick animator may ignore it.
+        """
         ...
 
 
@@ -185,4 +198,127 @@ class Runner(Protocol):
 
         Returns False when the job had already ended or is unknown.
         """
+        ...
+
+
+class AuditTrail(Protocol):
+    """Appends audit records: moderation decisions and take-downs (hashes and codes only)."""
+
+    def verdict(
+        self, verdict: Verdict, *, source_sha256: str, prompt_sha256: str, chat: ChatRef | None
+    ) -> None:
+        """Record a moderation decision."""
+        ...
+
+    def write(self, kind: str, record: Mapping[str, object]) -> None:
+        """Append one record of ``kind``."""
+        ...
+
+    def records(self, kind: str | None = None) -> list[dict[str, object]]:
+        """Return records, oldest first."""
+        ...
+
+
+class CommunityState(Protocol):
+    """Chat settings, quotas, consent requests, reports and sent clips (``core.community``)."""
+
+    def chat_settings(self, platform: str, chat_id: str) -> ChatSettings:
+        """Return a chat's settings, or the defaults."""
+        ...
+
+    def save_chat_settings(self, platform: str, chat_id: str, settings: ChatSettings) -> None:
+        """Store a chat's settings."""
+        ...
+
+    def take_quota(
+        self, platform: str, chat_id: str, user_id: str, day: str, user_limit: int, chat_limit: int
+    ) -> bool:
+        """Count one clip for the user and the chat if both are under their limits."""
+        ...
+
+    def give_back_quota(self, platform: str, chat_id: str, user_id: str, day: str) -> None:
+        """Undo one ``take_quota``."""
+        ...
+
+    def quota_used(self, platform: str, chat_id: str, user_id: str, day: str) -> int:
+        """Return how many clips a user (or the whole chat) made on ``day``."""
+        ...
+
+    def create_consent(self, request: ConsentRequest) -> ConsentRequest:
+        """Store a pending consent request under a fresh id."""
+        ...
+
+    def get_consent(self, consent_id: str) -> ConsentRequest | None:
+        """Return a consent request, or None."""
+        ...
+
+    def decide_consent(
+        self, consent_id: str, owner_id: str, allowed: bool
+    ) -> ConsentRequest | None:
+        """Record the owner's answer once."""
+        ...
+
+    def add_report(self, report: Report) -> Report | None:
+        """Queue a report or appeal; None if this person already filed it."""
+        ...
+
+    def reports_since(
+        self, platform: str, reporter_id: str, since: float, kind: str | None = None
+    ) -> int:
+        """Return how many reports a person filed since a UNIX time."""
+        ...
+
+    def get_report(self, report_id: int) -> Report | None:
+        """Return a queue item, or None."""
+        ...
+
+    def open_reports(self, platform: str) -> list[Report]:
+        """Return the open queue items of a platform, oldest first."""
+        ...
+
+    def resolve_report(self, report_id: int, state: str, moderator_id: str) -> Report | None:
+        """Close an open item; None if unknown or already resolved."""
+        ...
+
+    def record_clip_message(self, message: ClipMessage) -> None:
+        """Remember where a clip was sent."""
+        ...
+
+    def clip_at(self, platform: str, chat_id: str, message_id: str) -> ClipMessage | None:
+        """Return the clip sent as a given message, or None."""
+        ...
+
+    def clip_messages(self, ledger_id: str) -> list[ClipMessage]:
+        """Return every message a clip was sent as."""
+        ...
+
+    def forget_clip_message(self, platform: str, chat_id: str, message_id: str) -> None:
+        """Forget a message that was deleted."""
+        ...
+
+
+class Store(Protocol):
+    """Where adapters and workers keep shared state: SQLite (embedded) or Redis (distributed)."""
+
+    @property
+    def ledger(self) -> Ledger:
+        """The clips made and their take-downs."""
+        ...
+
+    @property
+    def community(self) -> CommunityState:
+        """Chat settings, quotas, consent, reports, sent clips."""
+        ...
+
+    @property
+    def audit(self) -> AuditTrail:
+        """The audit log."""
+        ...
+
+    def ping(self) -> bool:
+        """Return whether the state is reachable (for readiness checks)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
         ...
