@@ -12,13 +12,12 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import AnimateError, ConfigError
 from core.settings import Settings, load_settings
-from core.types import Camera, ClipSpec, JobRequest, Photo, VerifyReport
+from core.types import Camera, ClipSpec, JobRequest, Photo
 
 if TYPE_CHECKING:
     from core.service import AliveService
@@ -170,7 +169,7 @@ def _read_input(path: Path, max_bytes: int) -> bytes:
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """``alive verify``: what every provenance layer says about a file."""
-    from bots.render import verify_lines
+    from bots.render import public_report, verify_lines
     from core.provenance.verify import verify
     from core.services import build_services
 
@@ -181,19 +180,10 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         services.close()
     if args.json:
-        print(json.dumps(report_to_dict(report, verify_lines(report))))
+        print(json.dumps(public_report(report)))
     else:
         print("\n".join(verify_lines(report)))
     return EXIT_OK
-
-
-def report_to_dict(report: VerifyReport, lines: list[str]) -> dict[str, object]:
-    """Return a verify report as JSON-ready data (the ``--json`` shape and the web API's)."""
-    data = asdict(report)
-    data["ours"] = report.ours
-    data["revoked"] = report.revoked
-    data["lines"] = lines
-    return data
 
 
 def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,10 +5,12 @@ Messages are short, say what to change, and never explain how a check works (no 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 from bots.i18n import catalogue, t
-from core.types import CredentialState, Outcome, Progress, VerifyReport
+from core.types import CredentialState, Outcome, Progress, VerdictKind, VerifyReport
 
 
 def _section(name: str) -> dict[str, str]:
@@ -65,18 +67,46 @@ _STATE_KEYS = {
 }
 
 
-def verify_lines(report: VerifyReport, *, lang: str = "en") -> list[str]:
-    """Return the verify report as plain lines, most important first."""
-    c = report.credentials
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def verdict_lines(report: VerifyReport, *, lang: str = "en") -> list[str]:
+    """Return the one verdict in plain words: a take-down first, then what the file is."""
+    v = report.verdict
     lines: list[str] = []
-    if report.revoked:
-        lines.append(t("verify.taken_down", lang))
-    if report.ours:
-        assert report.ledger is not None
-        made = datetime.fromtimestamp(report.ledger.created, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        lines.append(t("verify.ours", lang, made=made, id=report.ledger.id))
-    elif c.ai_generated:
+    if v.revoked:
+        if v.revoked_at:
+            lines.append(t("verdict.taken_down_on", lang, date=_when(v.revoked_at)))
+        else:
+            lines.append(t("verify.taken_down", lang))
+    made = {"made": _when(v.made_at), "id": v.ledger_id}
+    if v.kind is VerdictKind.OURS_INTACT:
+        lines.append(t("verdict.ours_intact", lang, **made))
+    elif v.kind is VerdictKind.OURS_STRIPPED_WATERMARK:
+        lines.append(t("verdict.ours_stripped_watermark", lang, **made))
+    elif v.kind is VerdictKind.OURS_STRIPPED_FINGERPRINT:
+        percent = round(v.confidence * 100)
+        lines.append(t("verdict.ours_stripped_fingerprint", lang, percent=percent, **made))
+    elif v.kind is VerdictKind.SIGNED_BY_OTHER:
+        signer = v.signer or t("verdict.unnamed_signer", lang)
+        key = "verdict.signed_by_trusted" if v.trusted else "verdict.signed_by_unknown"
+        lines.append(t(key, lang, signer=signer))
+    elif v.kind is VerdictKind.ALTERED:
+        lines.append(t("verdict.altered", lang))
+    else:
+        lines.append(t("verdict.none", lang))
+    if v.kind in (VerdictKind.SIGNED_BY_OTHER, VerdictKind.ALTERED) and v.ledger_id:
+        lines.append(t("verdict.also_ours", lang, **made))
+    if not v.ledger_id and report.credentials.ai_generated:
         lines.append(t("verify.ai_generated", lang))
+    return lines
+
+
+def verify_lines(report: VerifyReport, *, lang: str = "en") -> list[str]:
+    """Return the verify report as plain lines: the verdict first, then each layer."""
+    c = report.credentials
+    lines = verdict_lines(report, lang=lang)
     lines.append(t(_STATE_KEYS[c.state], lang))
     lines += [f"  · {reason}" for reason in c.reasons]
     if c.state is not CredentialState.NONE:
@@ -103,6 +133,23 @@ def _signature_lines(report: VerifyReport, lang: str = "en") -> list[str]:
         ("verify.source_type", c.source_type.rsplit("/", 1)[-1]),
     ]
     return [t(key, lang, value=value) for key, value in values if value]
+
+
+def public_report(report: VerifyReport, *, lang: str = "en") -> dict[str, Any]:
+    """Return the report as the one public JSON shape (``alive verify --json``, the web API).
+
+    Who asked for the clip stays private: the ledger's chat reference names people, and the
+    photo and prompt hashes can be matched against guesses. The verdict and the plain lines
+    come along so a machine and a person read the same answer.
+    """
+    data = asdict(report)
+    if data["ledger"] is not None:
+        for private in ("chat", "prompt_sha256", "source_sha256", "fingerprints"):
+            data["ledger"].pop(private)
+    data["ours"] = report.ours
+    data["revoked"] = report.revoked
+    data["lines"] = verify_lines(report, lang=lang)
+    return data
 
 
 def verify_text(report: VerifyReport, *, lang: str = "en") -> str:

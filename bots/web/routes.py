@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from bots.render import (
     failure_message,
     outcome_message,
     progress_message,
+    public_report,
     reason_message,
-    verify_lines,
 )
 from bots.web.keys import SERVICE
 from core.service import AliveService
@@ -37,7 +36,6 @@ from core.types import (
     Outcome,
     Photo,
     Progress,
-    VerifyReport,
 )
 
 log = logging.getLogger(__name__)
@@ -262,19 +260,6 @@ async def verify(request: web.Request) -> web.Response:
     if not data:
         return json_error(400, reason_message("empty"))
     report = await request.app[SERVICE].verify(data)
-    return web.json_response({"lines": verify_lines(report), "report": public_report(report)})
-
-
-def public_report(report: VerifyReport) -> dict[str, Any]:
-    """Return the report as JSON for anyone on the web, without who asked for the clip.
-
-    The ledger's chat reference and prompt hash stay private: the first names people, the
-    second can be matched against guessed prompts.
-    """
-    data = asdict(report)
-    if data["ledger"] is not None:
-        for private in ("chat", "prompt_sha256", "source_sha256", "fingerprints"):
-            data["ledger"].pop(private)
-    data["ours"] = report.ours
-    data["revoked"] = report.revoked
-    return data
+    public = public_report(report)
+    # The page reads "lines" at the top; "report" is the public shape alive verify --json prints.
+    return web.json_response({"lines": public["lines"], "report": public})
