@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from core.errors import InputError
 from core.frames import poster_jpeg
-from core.ports import ProgressCallback
+from core.ports import ProgressCallback, StepCallback
 from core.provenance.ledger import now
 from core.provenance.note import provenance_note
 from core.services import Services
@@ -70,7 +70,7 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
 
     # 3. Animate.
     with steps("animate"):
-        frames = s.animator.animate(image, spec)
+        frames = s.animator.animate(image, spec, on_step=steps.within("animate"))
 
     # 4. Moderate the output: nothing unsafe is ever sent.
     with steps("moderate_output"):
@@ -157,6 +157,20 @@ class _Steps:
             yield
         finally:
             self.timings[name] = time.perf_counter() - start
+
+    def within(self, name: str) -> StepCallback | None:
+        """Return a callback reporting progress inside step ``name`` (and letting a cancel in)."""
+        progress = self._progress
+        if progress is None:
+            return None
+        names = list(STEP_START)
+        start = STEP_START[name]
+        end = STEP_START[names[names.index(name) + 1]] if name != names[-1] else 1.0
+
+        def on_step(done: int, total: int) -> None:
+            progress(Progress(name, start + (end - start) * min(done / max(total, 1), 1.0)))
+
+        return on_step
 
     def outcome(self, verdict: Verdict, clip: Clip | None = None, note: str = "") -> Outcome:
         """Close the job with its verdict and the timings so far."""

@@ -11,6 +11,7 @@ from core.audit import AuditLog
 from core.encode import H264Encoder
 from core.ports import (
     Animator,
+    CommunityState,
     CredentialReader,
     Encoder,
     Fingerprinter,
@@ -20,9 +21,11 @@ from core.ports import (
     PhotoCheck,
     PromptCheck,
     Signer,
+    Store,
     WatermarkReader,
 )
 from core.settings import Limits, Settings
+from core.state import open_store
 from core.store import Database
 from core.types import Frames, Image, Photo
 
@@ -55,6 +58,8 @@ class Services:
     ledger: Ledger
     audit: AuditLog
     db: Database
+    community: CommunityState
+    store: Store
 
     @property
     def software(self) -> str:
@@ -63,6 +68,7 @@ class Services:
 
     def close(self) -> None:
         """Release what the services hold."""
+        self.store.close()
         self.db.close()
 
 
@@ -95,7 +101,6 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     from core.provenance.fingerprint import PdqFingerprinter
     from core.provenance.keys import load_identity
     from core.provenance.label import LabelStep
-    from core.provenance.ledger import SqliteLedger
     from core.provenance.watermark import WatermarkReader as DwtWatermarkReader
     from core.provenance.watermark import WatermarkStep
 
@@ -104,6 +109,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     threads = settings.jobs.threads_per_job
     cv2.setNumThreads(threads)
     db = db or Database(settings.data_dir / "alive.db")
+    store = open_store(settings, db)  # SQLite, or Redis when redis_url is set
     identity = load_identity(
         settings.signing_cert,
         settings.signing_key,
@@ -141,7 +147,9 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         watermark_reader=DwtWatermarkReader(
             strength=prov.watermark_strength, block=prov.watermark_block
         ),
-        ledger=SqliteLedger(db),
-        audit=AuditLog(db),
+        ledger=store.ledger,
+        audit=store.audit,
         db=db,
+        community=store.community,
+        store=store,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.ports import StepCallback
 from core.types import ClipSpec, Frames, Image, Stage, Verdict
 
 
@@ -47,7 +48,7 @@ class FakeAnimator:
     model: str = "fake-1"
     calls: list[ClipSpec] = field(default_factory=list)
 
-    def animate(self, image: Image, spec: ClipSpec) -> Frames:
+    def animate(self, image: Image, spec: ClipSpec, on_step: StepCallback | None = None) -> Frames:
         """Return ``spec.frame_count`` shifted copies at even size ``spec.size`` or smaller."""
         self.calls.append(spec)
         from PIL import Image as PILImage

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.errors import BackendError
+from core.ports import StepCallback
 from core.types import Camera, ClipSpec, Frames, Image
 
 logger = logging.getLogger(__name__)
@@ -355,8 +356,10 @@ class ProceduralAnimator:
     name = "procedural"
     model = "procedural-1"
 
-    def animate(self, image: Image, spec: ClipSpec) -> Frames:
+    def animate(self, image: Image, spec: ClipSpec, on_step: StepCallback | None = None) -> Frames:
         """Return ``spec.frame_count`` RGB frames of the photo, long edge about ``spec.size``.
+
+        ``on_step`` is ignored: a procedural clip takes a fraction of a second.
 
         Raises:
             BackendError: the pixels are not an ``(H, W, 3)`` uint8 array, or the size is < 2.
