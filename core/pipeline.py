@@ -61,9 +61,10 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
 
     # 2. Moderate the input: the prompt (cheap) first, then the photo.
     with steps("moderate"):
-        verdict = _first_rejection(c.check(spec.prompt) for c in s.prompt_checks)
-        verdict = verdict or _first_rejection(c.check(image) for c in s.photo_checks)
-        verdict = verdict or Verdict.ok(Stage.PHOTO, "all")
+        passed: list[Verdict] = []  # allowing verdicts keep their scores (faces, for consent)
+        verdict = _first_rejection((c.check(spec.prompt) for c in s.prompt_checks), passed)
+        verdict = verdict or _first_rejection((c.check(image) for c in s.photo_checks), passed)
+        verdict = verdict or Verdict.ok(Stage.PHOTO, "all", _scores(passed))
         s.audit.verdict(verdict, source_sha256=image.sha256, prompt_sha256=prompt_sha, chat=chat)
     if not verdict.allowed:
         return steps.outcome(verdict)
@@ -121,9 +122,24 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
     return steps.outcome(Verdict.ok(Stage.OUTPUT, "all"), clip, note)
 
 
-def _first_rejection(verdicts: Iterable[Verdict]) -> Verdict | None:
-    """Return the first rejecting verdict, evaluating lazily so later checks are skipped."""
-    return next((v for v in verdicts if not v.allowed), None)
+def _first_rejection(
+    verdicts: Iterable[Verdict], passed: list[Verdict] | None = None
+) -> Verdict | None:
+    """Return the first rejecting verdict, evaluating lazily so later checks are skipped.
+
+    Allowing verdicts seen on the way are appended to ``passed`` when it is given.
+    """
+    for verdict in verdicts:
+        if not verdict.allowed:
+            return verdict
+        if passed is not None:
+            passed.append(verdict)
+    return None
+
+
+def _scores(verdicts: Iterable[Verdict]) -> dict[str, float]:
+    """Merge the scores of allowing verdicts (e.g. ``faces``, ``largest_face``) into one."""
+    return {key: value for v in verdicts for key, value in v.scores.items()}
 
 
 def _claim(s: Services, request: JobRequest, image: Image, ledger_id: str, poster: bytes) -> Claim:

@@ -88,14 +88,50 @@ class FittingEncoder:
         return self.h264.fit_to_limit(frames, max_bytes - MANIFEST_ROOM_BYTES)
 
 
+def moderation_checks(
+    settings: Settings,
+) -> tuple[list[PromptCheck], list[PhotoCheck], list[FramesCheck]]:
+    """Build the checks of steps 2 and 4 from the policy file, in the order they run.
+
+    Photo (after the decoding limits): hash list -> NudeNet -> faces (reports only).
+    Prompt: length -> lexicon -> semantic (MiniLM, loaded on the first prompt).
+    Output: NudeNet on sampled frames.
+    """
+    from core.moderation.faces import FaceCountCheck
+    from core.moderation.hashlist import HashListCheck
+    from core.moderation.nsfw import NudityCheck, NudityFramesCheck
+    from core.moderation.policy import load_policy
+    from core.moderation.prompt import PromptLengthCheck, PromptLexiconCheck
+    from core.moderation.semantic import SemanticPromptCheck
+
+    threads = settings.jobs.threads_per_job
+    policy = load_policy(settings.moderation.policy_path)
+    prompt: list[PromptCheck] = [
+        PromptLengthCheck(policy.prompt.max_chars),
+        PromptLexiconCheck.from_policy(policy),
+    ]
+    if policy.semantic.enabled:
+        prompt.append(SemanticPromptCheck.from_policy(policy, threads))
+    photo: list[PhotoCheck] = []
+    output: list[FramesCheck] = []
+    if policy.hashlist.file is not None:
+        hashes, h = policy.hashlist.file, policy.hashlist
+        photo.append(HashListCheck.from_file(hashes, h.distance, h.min_quality))
+    if settings.moderation.nsfw_enabled:
+        nudity = NudityCheck(policy.photo.nudenet, threads=threads)
+        photo.append(nudity)
+        output.append(NudityFramesCheck(nudity, policy.output.sample_frames))
+    if policy.faces.enabled:
+        photo.append(FaceCountCheck(policy.faces.model, policy.faces.min_confidence))
+    return prompt, photo, output
+
+
 def build_services(settings: Settings, db: Database | None = None) -> Services:
     """Build the production services from settings (loads models once; takes a few seconds)."""
     import cv2
 
     from core.animation.procedural import ProceduralAnimator
     from core.moderation.limits import decode_photo
-    from core.moderation.nsfw import NudityCheck, NudityFramesCheck
-    from core.moderation.prompt import PromptLexiconCheck
     from core.provenance.c2pa_sign import C2paSigner
     from core.provenance.credentials import C2paReader
     from core.provenance.fingerprint import PdqFingerprinter
@@ -116,17 +152,15 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         settings.trust_anchors,
         keys_dir=settings.data_dir / "keys",
     )
-    mod, prov = settings.moderation, settings.provenance
-    nudity = NudityCheck(mod.nsfw_classes, mod.nsfw_threshold, threads=threads)
+    prov = settings.provenance
+    prompt_checks, photo_checks, output_checks = moderation_checks(settings)
     return Services(
         settings=settings,
         decode=decode_photo,
-        prompt_checks=[PromptLexiconCheck(mod.prompt_max_chars)],
-        photo_checks=[nudity] if mod.nsfw_enabled else [],
+        prompt_checks=prompt_checks,
+        photo_checks=photo_checks,
         animator=ProceduralAnimator(),
-        output_checks=[NudityFramesCheck(nudity, mod.output_sample_frames)]
-        if mod.nsfw_enabled
-        else [],
+        output_checks=output_checks,
         frame_steps=[
             LabelStep(),
             WatermarkStep(strength=prov.watermark_strength, block=prov.watermark_block),

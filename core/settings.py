@@ -107,6 +107,15 @@ class Moderation(_Section):
     )
     output_sample_frames: int = 4
     prompt_max_chars: int = 300
+    # The moderation policy (classes, thresholds, lexicon, exemplars, hash list); a relative
+    # path is relative to the project directory (the parent of config/).
+    policy_file: Path = CONFIG_DIR / "policy.toml"
+
+    @property
+    def policy_path(self) -> Path:
+        """The policy file as an absolute path."""
+        path = self.policy_file
+        return path if path.is_absolute() else CONFIG_DIR.parent / path
 
 
 class Provenance(_Section):

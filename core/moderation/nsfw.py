@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -96,11 +96,13 @@ def preprocess(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
 
 
 class NudityCheck:
-    """Refuses a photo when NudeNet scores any listed class at or over the threshold.
+    """Refuses a photo when NudeNet scores any listed class at or over its threshold.
 
     Args:
-        classes: NudeNet class names that count as nudity (see :data:`LABELS`).
-        threshold: the score, 0..1, at which a class counts as found.
+        classes: NudeNet class names that count as nudity (see :data:`LABELS`), either as a
+            list sharing ``threshold`` or as a mapping of class to its own threshold (the
+            policy's ``[photo.nudenet]`` table).
+        threshold: the score, 0..1, at which a listed class counts when ``classes`` is a list.
         threads: onnxruntime intra-op threads for this process's detector.
 
     Raises:
@@ -110,12 +112,16 @@ class NudityCheck:
 
     name = "nudenet"
 
-    def __init__(self, classes: Sequence[str], threshold: float, threads: int = 1) -> None:
-        unknown = sorted(set(classes) - set(LABELS))
+    def __init__(
+        self, classes: Sequence[str] | Mapping[str, float], threshold: float = 0.5, threads: int = 1
+    ) -> None:
+        thresholds = (
+            dict(classes) if isinstance(classes, Mapping) else dict.fromkeys(classes, threshold)
+        )
+        unknown = sorted(set(thresholds) - set(LABELS))
         if unknown:
             raise ValueError(f"unknown NudeNet classes: {', '.join(unknown)}")
-        self._columns = [LABELS.index(label) for label in classes]
-        self._threshold = threshold
+        self._thresholds = thresholds
         self._session = _session(threads)
         self._input = self._session.get_inputs()[0].name
 
@@ -135,13 +141,12 @@ class NudityCheck:
         return found
 
     def flagged(self, rgb: NDArray[np.uint8]) -> dict[str, float]:
-        """Return the listed classes whose score reaches the threshold, with their scores."""
+        """Return the listed classes whose score reaches their threshold, with their scores."""
         found = self.scores(rgb)
-        listed = (LABELS[column] for column in self._columns)
         return {
             label: found[label]
-            for label in listed
-            if label in found and found[label] >= self._threshold
+            for label, threshold in self._thresholds.items()
+            if label in found and found[label] >= threshold
         }
 
     def check(self, image: Image) -> Verdict:

