@@ -12,6 +12,7 @@ import pytest
 from PIL import Image as PILImage
 
 from core.settings import CONFIG_DIR, Settings, load_settings
+from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures, marker redis)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
