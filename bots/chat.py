@@ -34,6 +34,11 @@ MIN_SECONDS = 1.0  # NOTE: shorter loops read as a stutter rather than motion.
 MAX_MOTION = 4  # NOTE: ClipSpec documents motion as 0 (still) to 4 (strong).
 MAX_QUOTA = 1000
 REPORTS_PER_HOUR = 5  # NOTE: a person rarely needs more; more is usually spam or a pile-on.
+# NOTE: an appeal asks a moderator to read a blocked request again; three a day per person
+# covers honest mistakes of the checks, while a person probing the checks meets the cap.
+APPEALS_PER_DAY = 3
+DAY_S = 86400.0
+_CHANNEL = re.compile(r"^<?#?(\d+)>?$")  # a channel id, or a Discord mention <#id>
 _OPTION = re.compile(r"^([a-z_]+)=(\S*)$")
 _YES = {"yes", "y", "true", "on", "1", "si", "sì"}
 _NO = {"no", "n", "false", "off", "0"}
@@ -146,7 +151,7 @@ _PARSERS: dict[str, Callable[[str, ClipDefaults], object]] = {
 # Chat settings
 
 
-SETTING_NAMES = ("enabled", "quota", "consent", "seconds", "language", "moderators")
+SETTING_NAMES = ("enabled", "quota", "consent", "seconds", "language", "moderators", "channels")
 
 
 def apply_setting(current: ChatSettings, name: str, value: str, clip: ClipDefaults) -> ChatSettings:
@@ -173,6 +178,10 @@ def apply_setting(current: ChatSettings, name: str, value: str, clip: ClipDefaul
         return replace(current, language="" if value == "auto" else value)
     if name == "moderators" and re.fullmatch(r"-?\d+|none", value):
         return replace(current, moderators_chat="" if value == "none" else value)
+    if name == "channels":
+        channels = _channels(value)
+        if channels is not None:
+            return replace(current, channels=channels)
     if name not in SETTING_NAMES:
         raise ChatError("settings.unknown", name=name)
     raise ChatError(
@@ -186,9 +195,19 @@ def apply_setting(current: ChatSettings, name: str, value: str, clip: ClipDefaul
     )
 
 
-def settings_text(current: ChatSettings, lang: str) -> str:
-    """Return a chat's settings as a message."""
-    return t(
+def _channels(value: str) -> tuple[str, ...] | None:
+    """Parse ``all`` or channel ids (spaces or commas between); None if a word is not one."""
+    if value in ("all", "none", ""):
+        return ()
+    matches = [_CHANNEL.match(word) for word in re.split(r"[\s,]+", value) if word]
+    if not all(matches):
+        return None
+    return tuple(dict.fromkeys(m.group(1) for m in matches if m))
+
+
+def settings_text(current: ChatSettings, lang: str, *, channels: bool = False) -> str:
+    """Return a chat's settings as a message (with the channels line where it applies)."""
+    text = t(
         "settings.show",
         lang,
         enabled=t("settings.on" if current.enabled else "settings.off", lang),
@@ -197,6 +216,11 @@ def settings_text(current: ChatSettings, lang: str) -> str:
         seconds=current.seconds or t("settings.default", lang),
         language=current.language or t("settings.auto", lang),
     )
+    if not channels:
+        return text
+    listed = " ".join(f"<#{c}>" for c in current.channels) or t("settings.everywhere", lang)
+    head, _, tail = text.partition("\n\n")
+    return f"{head}\n{t('settings.show_channels', lang, channels=listed)}\n\n{tail}".strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,11 +283,24 @@ class ChatLogic:
 
     # Animating
 
-    async def prepare(self, chat: ChatRef, text: str) -> ClipSpec:
-        """Check the chat allows animating and parse the request; raise ``ChatError`` if not."""
+    async def check_allowed(self, chat: ChatRef, channel: str | None = None) -> ChatSettings:
+        """Return the chat's settings if animating is allowed here; raise ``ChatError`` if not.
+
+        Args:
+            chat: where the request came from.
+            channel: the channel (Discord) it was made in; None where channels do not apply.
+        """
         settings = await self.chat_settings(chat)
         if not settings.enabled:
             raise ChatError("alive.disabled")
+        if channel is not None and settings.channels and channel not in settings.channels:
+            listed = " ".join(f"<#{c}>" for c in settings.channels)
+            raise ChatError("alive.wrong_channel", channels=listed)
+        return settings
+
+    async def prepare(self, chat: ChatRef, text: str, channel: str | None = None) -> ClipSpec:
+        """Check the chat allows animating and parse the request; raise ``ChatError`` if not."""
+        settings = await self.check_allowed(chat, channel)
         return parse_alive(text, self.service.settings.clip, seconds=settings.seconds)
 
     async def consent_rule(self, chat: ChatRef, owner_id: str) -> str:
@@ -295,30 +332,49 @@ class ChatLogic:
         return decided
 
     async def submit(
-        self, chat: ChatRef, photo: Photo, spec: ClipSpec, idempotency_key: str
+        self,
+        chat: ChatRef,
+        photo: Photo,
+        spec: ClipSpec,
+        idempotency_key: str,
+        *,
+        max_bytes: int = 0,
     ) -> JobHandle:
-        """Count the clip against the quotas, then queue the job; raise ``ChatError`` if over."""
+        """Count the clip against the quotas, then queue the job; raise ``ChatError`` if over.
+
+        A request whose idempotency key was counted before (a platform delivering the same
+        event twice, a button pressed twice) is not counted again: the service returns the job
+        it already accepted for that key.
+
+        Args:
+            chat: who asked, where.
+            photo: the photo.
+            spec: the clip asked for.
+            idempotency_key: equal keys mean the same request.
+            max_bytes: the destination's upload limit (0: the configured default).
+        """
         settings = await self.chat_settings(chat)
         day = self.today()
-        allowed = await self._call(
-            self.store.take_quota,
-            chat.platform,
-            chat.chat_id,
-            chat.user_id,
-            day,
-            settings.daily_quota,
-            settings.chat_daily_quota,
-        )
-        if not allowed:
-            used = await self._call(
-                self.store.quota_used, chat.platform, chat.chat_id, chat.user_id, day
-            )
+        limits = (day, settings.daily_quota, settings.chat_daily_quota)
+        where = (chat.platform, chat.chat_id, chat.user_id)
+        if idempotency_key:
+            taken = await self._call(self.store.take_quota_once, idempotency_key, *where, *limits)
+        else:
+            taken = "taken" if await self._call(self.store.take_quota, *where, *limits) else "over"
+        if taken == "over":
+            used = await self._call(self.store.quota_used, *where, day)
             if used >= settings.daily_quota:
                 raise ChatError("alive.quota_user", limit=settings.daily_quota)
             raise ChatError("alive.quota_chat")
-        request = JobRequest(photo, spec, chat, idempotency_key)
-        handle = await self.service.submit(request)
-        self._jobs[_user_key(chat)] = TrackedJob(handle.id, chat, day)
+        request = JobRequest(photo, spec, chat, idempotency_key, max_bytes=max_bytes)
+        try:
+            handle = await self.service.submit(request)
+        except BaseException:
+            if taken == "taken":
+                await self._call(self.store.give_back_quota, *where, day)
+            raise
+        if taken == "taken":
+            self._jobs[_user_key(chat)] = TrackedJob(handle.id, chat, day)
         return handle
 
     # /queue and /cancel
@@ -339,14 +395,19 @@ class ChatLogic:
         return "none", 0
 
     async def cancel(self, chat: ChatRef) -> str:
-        """Cancel the user's queued job: ``"cancelled"``, ``"too_late"`` or ``"none"``.
+        """Cancel the user's waiting or running job: ``"cancelled"``, ``"too_late"`` or ``"none"``.
 
-        The runner has no cancel, so a cancelled job still runs, but its clip is never sent.
+        A queued job is dropped at once, a running one stops at its next step (it then fails
+        with code ``"cancelled"``); either way its clip is never sent and the quota comes back.
+        ``"too_late"`` means the job finished before the cancel reached it.
         """
         state, _ = await self.queue_position(chat)
-        if state != "queued":
-            return "too_late" if state == "running" else "none"
-        tracked = self._jobs.pop(_user_key(chat))
+        if state == "none":
+            return "none"
+        tracked = self._jobs[_user_key(chat)]
+        if not await self.service.cancel(tracked.job_id):
+            return "too_late"
+        self._jobs.pop(_user_key(chat), None)
         self._cancelled.add(tracked.job_id)
         await self._call(
             self.store.give_back_quota, chat.platform, chat.chat_id, chat.user_id, tracked.day
@@ -364,7 +425,19 @@ class ChatLogic:
             del self._jobs[key]
         self._cancelled.discard(job_id)
 
-    # Sent clips
+    # Sent clips: a delivery is claimed (recorded) before the clip is sent, so it goes out once.
+
+    async def claim_delivery(self, chat: ChatRef, job_id: str) -> bool:
+        """Claim the sending of a job's clip; False if it was claimed (sent) before."""
+        return await self._call(self.store.claim_delivery, job_id, chat.platform, chat.chat_id)
+
+    async def release_delivery(self, job_id: str) -> None:
+        """Give a claim back after a send that surely failed."""
+        await self._call(self.store.release_delivery, job_id)
+
+    async def delivered(self, job_id: str) -> bool:
+        """Return whether a job's clip was sent (or is being sent)."""
+        return await self._call(self.store.delivered, job_id)
 
     async def clip_sent(self, message: ClipMessage) -> None:
         """Remember where a clip was sent (for reports, deletes and take-downs)."""
@@ -387,7 +460,17 @@ class ChatLogic:
         return await self._file("report", chat, ledger_id, reason)
 
     async def appeal(self, chat: ChatRef, job_id: str, code: str, reason: str) -> Report:
-        """Queue an appeal of a moderation block (``code``) of job ``job_id``."""
+        """Queue an appeal of a moderation block (``code``) of job ``job_id``.
+
+        Raises:
+            ChatError: over the daily appeal cap, a duplicate, or over the report rate.
+        """
+        since = self._clock() - DAY_S
+        appeals = await self._call(
+            self.store.reports_since, chat.platform, chat.user_id, since, "appeal"
+        )
+        if appeals >= APPEALS_PER_DAY:
+            raise ChatError("report.appeal_limit", limit=APPEALS_PER_DAY)
         return await self._file("appeal", chat, job_id, f"[{code}] {reason}".strip())
 
     async def _file(self, kind: str, chat: ChatRef, subject: str, reason: str) -> Report:

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS chat_settings (
     seconds REAL NOT NULL,
     language TEXT NOT NULL,
     moderators_chat TEXT NOT NULL,
+    channels TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (platform, chat_id)
 );
 CREATE TABLE IF NOT EXISTS quota (
@@ -71,6 +72,16 @@ CREATE TABLE IF NOT EXISTS clip_messages (
     PRIMARY KEY (platform, chat_id, message_id)
 );
 CREATE INDEX IF NOT EXISTS clip_messages_ledger ON clip_messages (ledger_id);
+CREATE TABLE IF NOT EXISTS request_keys (
+    key TEXT PRIMARY KEY,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    job_id TEXT PRIMARY KEY,
+    platform TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 CONSENT_RULES = ("ask", "allow", "never")
@@ -90,6 +101,8 @@ class ChatSettings:
         seconds: clip length; ``0`` means the service default.
         language: reply language for everyone (``""``: each user's own).
         moderators_chat: where reports go (``""``: to the chat's own admins).
+        channels: channel ids where animating is allowed (empty: everywhere); Discord uses it,
+            Telegram ignores it.
     """
 
     enabled: bool = True
@@ -99,6 +112,7 @@ class ChatSettings:
     seconds: float = 0.0
     language: str = ""
     moderators_chat: str = ""
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +181,11 @@ class CommunityStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(chat_settings)")}
+            if "channels" not in columns:  # a database made before the channels setting
+                conn.execute(
+                    "ALTER TABLE chat_settings ADD COLUMN channels TEXT NOT NULL DEFAULT ''"
+                )
 
     # Chat settings
 
@@ -179,7 +198,8 @@ class CommunityStore:
             return ChatSettings()
         values = dict(rows[0])
         del values["platform"], values["chat_id"]
-        return ChatSettings(**{**values, "enabled": bool(values["enabled"])})
+        channels = tuple(values.pop("channels").split())
+        return ChatSettings(**{**values, "enabled": bool(values["enabled"]), "channels": channels})
 
     def save_chat_settings(self, platform: str, chat_id: str, settings: ChatSettings) -> None:
         """Store a chat's settings (replacing what was there)."""
@@ -187,9 +207,12 @@ class CommunityStore:
             raise ValueError(
                 f"consent rule must be one of {CONSENT_RULES}, not {settings.consent!r}"
             )
+        values = {**asdict(settings), "channels": " ".join(settings.channels)}
+        names = ", ".join(["platform", "chat_id", *values])
         self._db.execute(
-            "INSERT OR REPLACE INTO chat_settings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (platform, chat_id, *asdict(settings).values()),
+            f"INSERT OR REPLACE INTO chat_settings ({names})"
+            f" VALUES ({', '.join('?' * (len(values) + 2))})",
+            (platform, chat_id, *values.values()),
         )
 
     # Quotas
@@ -202,19 +225,55 @@ class CommunityStore:
         Returns:
             Whether the clip may go ahead (nothing is counted when it may not).
         """
-        key = (platform, chat_id)
         with self._db.transaction() as conn:
-            user_used = _used(conn, *key, user_id, day)
-            chat_used = _used(conn, *key, CHAT_WIDE, day)
-            if user_used >= user_limit or chat_used >= chat_limit:
-                return False
-            for who in (user_id, CHAT_WIDE):
-                conn.execute(
-                    "INSERT INTO quota VALUES (?, ?, ?, ?, 1)"
-                    " ON CONFLICT DO UPDATE SET used = used + 1",
-                    (*key, who, day),
-                )
+            return self._take(conn, platform, chat_id, user_id, day, user_limit, chat_limit)
+
+    @staticmethod
+    def _take(
+        conn: sqlite3.Connection,
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        day: str,
+        user_limit: int,
+        chat_limit: int,
+    ) -> bool:
+        key = (platform, chat_id)
+        user_used = _used(conn, *key, user_id, day)
+        chat_used = _used(conn, *key, CHAT_WIDE, day)
+        if user_used >= user_limit or chat_used >= chat_limit:
+            return False
+        for who in (user_id, CHAT_WIDE):
+            conn.execute(
+                "INSERT INTO quota VALUES (?, ?, ?, ?, 1)"
+                " ON CONFLICT DO UPDATE SET used = used + 1",
+                (*key, who, day),
+            )
         return True
+
+    def take_quota_once(
+        self,
+        key: str,
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        day: str,
+        user_limit: int,
+        chat_limit: int,
+    ) -> str:
+        """Count one clip for a request unless its idempotency ``key`` was counted before.
+
+        Returns:
+            ``"seen"`` (counted before: nothing changes), ``"taken"``, or ``"over"`` (a limit
+            is reached: nothing is counted and the key is not remembered).
+        """
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM request_keys WHERE key = ?", (key,)).fetchone():
+                return "seen"
+            if not self._take(conn, platform, chat_id, user_id, day, user_limit, chat_limit):
+                return "over"
+            conn.execute("INSERT INTO request_keys VALUES (?, ?)", (key, time.time()))
+        return "taken"
 
     def give_back_quota(self, platform: str, chat_id: str, user_id: str, day: str) -> None:
         """Undo one ``take_quota`` (the job was refused before any work, or cancelled)."""
@@ -281,12 +340,14 @@ class CommunityStore:
         assert report_id is not None
         return self.get_report(report_id)
 
-    def reports_since(self, platform: str, reporter_id: str, since: float) -> int:
-        """Return how many reports and appeals a person filed since a UNIX time."""
+    def reports_since(
+        self, platform: str, reporter_id: str, since: float, kind: str | None = None
+    ) -> int:
+        """Return how many reports and appeals (or only those of ``kind``) a person filed since."""
         rows = self._db.query(
             "SELECT COUNT(*) AS n FROM reports WHERE platform = ? AND reporter_id = ?"
-            " AND created >= ?",
-            (platform, reporter_id, since),
+            " AND created >= ? AND kind = COALESCE(?, kind)",
+            (platform, reporter_id, since, kind),
         )
         return int(rows[0]["n"])
 
@@ -333,6 +394,26 @@ class CommunityStore:
             " requester_id) VALUES (?, ?, ?, ?, ?)",
             tuple(asdict(message).values()),
         )
+
+    def claim_delivery(self, job_id: str, platform: str, chat_id: str) -> bool:
+        """Record that a job's clip is about to be sent; False if it was claimed already.
+
+        Recorded before sending, so a duplicate follower of the same job never sends it twice.
+        """
+        return bool(
+            self._db.execute(
+                "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?)",
+                (job_id, platform, chat_id, time.time()),
+            )
+        )
+
+    def release_delivery(self, job_id: str) -> None:
+        """Forget a delivery claim whose send failed for sure (so it can be sent again)."""
+        self._db.execute("DELETE FROM deliveries WHERE job_id = ?", (job_id,))
+
+    def delivered(self, job_id: str) -> bool:
+        """Return whether a job's clip was claimed for sending."""
+        return bool(self._db.query("SELECT 1 FROM deliveries WHERE job_id = ?", (job_id,)))
 
     def clip_at(self, platform: str, chat_id: str, message_id: str) -> ClipMessage | None:
         """Return the clip sent as a given message, or None."""
