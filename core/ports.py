@@ -236,6 +236,19 @@ class CommunityState(Protocol):
         """Count one clip for the user and the chat if both are under their limits."""
         ...
 
+    def take_quota_once(
+        self,
+        key: str,
+        platform: str,
+        chat_id: str,
+        user_id: str,
+        day: str,
+        user_limit: int,
+        chat_limit: int,
+    ) -> str:
+        """Count one clip unless ``key`` was counted before: ``"seen"``, ``"taken"``, ``"over"``."""
+        ...
+
     def give_back_quota(self, platform: str, chat_id: str, user_id: str, day: str) -> None:
         """Undo one ``take_quota``."""
         ...
@@ -294,6 +307,18 @@ class CommunityState(Protocol):
 
     def forget_clip_message(self, platform: str, chat_id: str, message_id: str) -> None:
         """Forget a message that was deleted."""
+        ...
+
+    def claim_delivery(self, job_id: str, platform: str, chat_id: str) -> bool:
+        """Record that a job's clip is about to be sent; False if it was claimed already."""
+        ...
+
+    def release_delivery(self, job_id: str) -> None:
+        """Forget a delivery claim whose send surely failed."""
+        ...
+
+    def delivered(self, job_id: str) -> bool:
+        """Return whether a job's clip was claimed for sending."""
         ...
 
 
