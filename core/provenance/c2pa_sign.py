@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from core import __version__
 from core.errors import ProvenanceError
+from core.provenance.c2pa_media import sniff_mime, strip_manifest
 from core.provenance.keys import Identity
 from core.types import Claim
 
@@ -95,20 +96,21 @@ class C2paSigner:
         """
         c2pa = self._c2pa
         context = self._with_thumbnail if claim.include_source_thumbnail else self._plain
+        mime = sniff_mime(video) or VIDEO_MIME
         out = io.BytesIO()
         try:
-            with c2pa.Builder(self._manifest(claim), context) as builder:
+            source = self._bare_source(claim)
+            manifest = self._manifest(claim, mime, streamless=source is None)
+            with c2pa.Builder(manifest, context) as builder:
                 if claim.poster:
                     builder.add_resource(POSTER_ID, io.BytesIO(claim.poster))
-                ingredient = {
-                    "title": f"photo.{_EXTENSIONS.get(claim.source_mime, 'img')}",
-                    "relationship": "inputTo",
-                    "label": PHOTO_LABEL,
-                }
-                builder.add_ingredient(ingredient, claim.source_mime, io.BytesIO(claim.source))
-                builder.sign(self._signer, VIDEO_MIME, io.BytesIO(video), out)
+                if source is not None:
+                    builder.add_ingredient(
+                        self._ingredient(claim), claim.source_mime, io.BytesIO(source)
+                    )
+                builder.sign(self._signer, mime, io.BytesIO(video), out)
             signed = out.getvalue()
-            label = self._active_label(signed, context)
+            label = self._active_label(signed, mime, context)
         except c2pa.C2paError as exc:
             raise ProvenanceError(f"C2PA signing failed: {_plain(exc)}") from None
         log.debug(
@@ -116,7 +118,35 @@ class C2paSigner:
         )
         return signed, label
 
-    def _manifest(self, claim: Claim) -> dict[str, Any]:
+    def _bare_source(self, claim: Claim) -> bytes | None:
+        """The source photo without Content Credentials of its own, or None to omit its bytes.
+
+        A photo's own manifest store would ride along inside every shared clip (with its
+        thumbnail and whatever the camera or app recorded), so it is cut out first; where the
+        format does not allow that, the photo is described without its bytes.
+        """
+        stripped = strip_manifest(claim.source, claim.source_mime)
+        if stripped is not None:
+            return stripped
+        try:
+            with self._c2pa.Reader(
+                claim.source_mime, io.BytesIO(claim.source), None, self._plain
+            ) as reader:
+                reader.json()
+        except self._c2pa.C2paError:
+            return claim.source  # no manifest (or none c2pa can read): nothing to leak
+        log.info("source photo carries Content Credentials; describing it without its bytes")
+        return None
+
+    def _ingredient(self, claim: Claim) -> dict[str, Any]:
+        return {
+            "title": f"photo.{_EXTENSIONS.get(claim.source_mime, 'img')}",
+            "format": claim.source_mime,
+            "relationship": "inputTo",
+            "label": PHOTO_LABEL,
+        }
+
+    def _manifest(self, claim: Claim, mime: str, *, streamless: bool) -> dict[str, Any]:
         """The manifest definition; the prompt is deliberately absent (it travels with copies)."""
         agent_name, agent_version = _split_software(claim.software, self._version)
         created = {
@@ -130,7 +160,7 @@ class C2paSigner:
         manifest: dict[str, Any] = {
             "claim_generator_info": [{"name": self._generator, "version": self._version}],
             "title": claim.title,
-            "format": VIDEO_MIME,
+            "format": mime,
             "assertions": [
                 {"label": "c2pa.actions.v2", "data": {"actions": [created]}},
                 {
@@ -147,13 +177,15 @@ class C2paSigner:
                 },
             ],
         }
+        if streamless:
+            manifest["ingredients"] = [self._ingredient(claim)]
         if claim.poster:
             manifest["thumbnail"] = {"format": "image/jpeg", "identifier": POSTER_ID}
         return manifest
 
-    def _active_label(self, signed: bytes, context: Any) -> str:
+    def _active_label(self, signed: bytes, mime: str, context: Any) -> str:
         """Read the label back: sign() returns the store bytes, not the label."""
-        with self._c2pa.Reader(VIDEO_MIME, io.BytesIO(signed), None, context) as reader:
+        with self._c2pa.Reader(mime, io.BytesIO(signed), None, context) as reader:
             label = json.loads(reader.json()).get("active_manifest")
         if not isinstance(label, str) or not label:
             raise ProvenanceError("C2PA signing failed: the signed clip has no active manifest")

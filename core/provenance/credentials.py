@@ -12,10 +12,13 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from core.provenance.c2pa_media import sniff_mime
 from core.provenance.c2pa_sign import CLIP_ASSERTION
 from core.types import Credentials, CredentialState
 
 log = logging.getLogger(__name__)
+
+__all__ = ["PLAIN_WORDS", "C2paReader", "plain_words", "sniff_mime"]
 
 AI_SOURCE_TYPES = frozenset(
     f"http://cv.iptc.org/newscodes/digitalsourcetype/{name}"
@@ -144,56 +147,6 @@ PLAIN_WORDS: dict[str, str] = {
     "cawg.ica.valid_from.invalid": "The creator identity was not yet valid.",
     "cawg.ica.valid_until.invalid": "The creator identity had expired.",
 }
-
-# Magic bytes -> MIME for the formats c2pa reads; ISO BMFF files are told apart by brand.
-_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"II*\x00", "image/tiff"),
-    (b"MM\x00*", "image/tiff"),
-    (b"%PDF-", "application/pdf"),
-    (b"fLaC", "audio/flac"),
-    (b"ID3", "audio/mpeg"),
-    (b"\xff\x0a", "image/jxl"),
-    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "image/jxl"),
-)
-_RIFF = {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/avi"}
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
-_AVIF_BRANDS = {b"avif", b"avis"}
-_QT_BOXES = {b"moov", b"mdat", b"wide", b"free", b"skip"}
-
-
-def sniff_mime(data: bytes) -> str | None:
-    """Return the MIME type the bytes look like, or None when unknown."""
-    for magic, mime in _SIGNATURES:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] in _RIFF:
-        return _RIFF[data[8:12]]
-    if data[4:8] == b"ftyp":
-        return _bmff_mime(data)
-    if data[4:8] in _QT_BOXES:
-        return "video/quicktime"
-    return None
-
-
-def _bmff_mime(data: bytes) -> str:
-    size = int.from_bytes(data[:4], "big")
-    # NOTE: the ftyp box lists its major brand at offset 8, then compatible brands from 16.
-    end = size if 16 <= size <= min(len(data), 256) else 16
-    brands = {data[i : i + 4] for i in range(16, end - 3, 4)} | {data[8:12]}
-    if data[8:12] == b"qt  ":
-        return "video/quicktime"
-    if brands & _AVIF_BRANDS:
-        return "image/avif"
-    if brands & _HEIF_BRANDS and data[8:12] not in {b"isom", b"mp41", b"mp42", b"M4V "}:
-        return "image/heic"
-    if data[8:12] in {b"M4A ", b"M4B "}:
-        return "audio/mp4"
-    return "video/mp4"
-
 
 def plain_words(code: str) -> str:
     """The plain sentence for a validation code; an unknown code is returned as it is."""
