@@ -148,6 +148,7 @@ PLAIN_WORDS: dict[str, str] = {
     "cawg.ica.valid_until.invalid": "The creator identity had expired.",
 }
 
+
 def plain_words(code: str) -> str:
     """The plain sentence for a validation code; an unknown code is returned as it is."""
     return PLAIN_WORDS.get(code, code)
