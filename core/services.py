@@ -126,11 +126,21 @@ def moderation_checks(
     return prompt, photo, output
 
 
+def build_animator(settings: Settings) -> Animator:
+    """Build the configured animator; the diffusers one (torch, a GPU model) only when chosen."""
+    if settings.animation.backend == "diffusers":
+        from core.animation.diffusers_base import load_animator
+
+        return load_animator(settings)
+    from core.animation.procedural import ProceduralAnimator
+
+    return ProceduralAnimator()
+
+
 def build_services(settings: Settings, db: Database | None = None) -> Services:
     """Build the production services from settings (loads models once; takes a few seconds)."""
     import cv2
 
-    from core.animation.procedural import ProceduralAnimator
     from core.moderation.limits import decode_photo
     from core.provenance.c2pa_sign import C2paSigner
     from core.provenance.credentials import C2paReader
@@ -159,7 +169,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         decode=decode_photo,
         prompt_checks=prompt_checks,
         photo_checks=photo_checks,
-        animator=ProceduralAnimator(),
+        animator=build_animator(settings),
         output_checks=output_checks,
         frame_steps=[
             LabelStep(),
