@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        _setup_logging(settings, args.verbose or args.command == "serve")
+        _setup_logging(settings, args.verbose or args.command in ("serve", "worker"))
         return int(args.run(args, settings))
     except ConfigError as exc:
         print(f"alive: configuration error: {exc}", file=sys.stderr)
@@ -57,7 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the web page and every adapter whose token is set")
+    serve.add_argument(
+        "--with-worker",
+        action="store_true",
+        help="with ALIVE_REDIS_URL: also take jobs from the queue in this process",
+    )
     serve.set_defaults(run=cmd_serve)
+
+    worker = sub.add_parser("worker", help="take jobs from the Redis queue (ALIVE_REDIS_URL)")
+    worker.set_defaults(run=cmd_worker)
 
     animate = sub.add_parser("animate", help="run the whole pipeline on one photo, offline")
     animate.add_argument("photo", type=Path)
@@ -269,11 +277,31 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """``alive serve``: the web page, the chat adapters with a token, and the job worker."""
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, with_worker=args.with_worker))
     return EXIT_OK
 
 
-async def serve(settings: Settings) -> None:
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """``alive worker``: run jobs from the Redis queue until SIGINT/SIGTERM."""
+    if not settings.redis_url:
+        raise ConfigError("alive worker needs ALIVE_REDIS_URL (the queue it takes jobs from)")
+    asyncio.run(work(settings))
+    return EXIT_OK
+
+
+async def work(settings: Settings) -> None:
+    """Take jobs until a signal; a running job goes back to the queue for another worker."""
+    from core.worker import run_worker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_worker(settings, stop)
+    log.info("worker stopped")
+
+
+async def serve(settings: Settings, *, with_worker: bool = False) -> None:
     """Open the service, run every adapter until SIGINT/SIGTERM, then close in order."""
     from aiohttp import web
 
@@ -284,7 +312,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_service(settings) as service:
+    async with open_service(settings, with_worker=with_worker) as service:
         runner = web.AppRunner(make_app(service), access_log=None)
         await runner.setup()
         try:

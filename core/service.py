@@ -84,12 +84,27 @@ def moderate(s: Services, photo: Photo | None, prompt: str | None) -> list[Verdi
 
 @contextlib.asynccontextmanager
 async def open_service(
-    settings: Settings, services: Services | None = None, *, with_runner: bool = True
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    with_runner: bool = True,
+    with_worker: bool = False,
 ) -> AsyncIterator[AliveService]:
-    """Open everything a process needs, and close it in reverse order on the way out."""
+    """Open everything a process needs, and close it in reverse order on the way out.
+
+    Args:
+        settings: this process's settings.
+        services: services already built (tests), else built here.
+        with_runner: embedded mode: start the in-process job workers.
+        with_worker: distributed mode: also take jobs from Redis in this process.
+    """
     if services is None:
         services = await asyncio.to_thread(build_services, settings)
     clips = ClipStore(settings.data_dir / "clips")
+    if settings.redis_url:
+        async with _distributed(settings, services, clips, with_worker) as service:
+            yield service
+        return
     runner = EmbeddedRunner(
         services.db,
         settings.data_dir / "jobs",
@@ -104,6 +119,30 @@ async def open_service(
         yield AliveService(services, runner, clips)
     finally:
         sweeper.cancel()
+        await runner.close()
+        services.close()
+
+
+@contextlib.asynccontextmanager
+async def _distributed(
+    settings: Settings, services: Services, clips: ClipStore, with_worker: bool
+) -> AsyncIterator[AliveService]:
+    """Open the Redis runner (and an in-process worker when asked)."""
+    from core.jobs import ArqRunner
+    from core.worker import run_worker
+
+    runner = ArqRunner(settings, clips)
+    stop = asyncio.Event()
+    worker = None
+    try:
+        await runner.start()
+        if with_worker:
+            worker = asyncio.create_task(run_worker(settings, stop, services=services))
+        yield AliveService(services, runner, clips)
+    finally:
+        stop.set()
+        if worker is not None:
+            await asyncio.gather(worker, return_exceptions=True)
         await runner.close()
         services.close()
 
