@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from pathlib import Path
 
 from core.audit import AuditLog
-from core.provenance.ledger import SqliteLedger, hamming
+from core.provenance.ledger import SqliteLedger, entry_to_json, hamming
 from core.store import Database
 from core.types import ChatRef, LedgerEntry, Stage, Verdict
 
@@ -73,3 +75,47 @@ def test_audit_keeps_codes_and_hashes_only(tmp_path: Path) -> None:
     assert record["stage"] == "prompt"
     assert record["prompt_sha256"] == "d" * 64
     assert record["scores"] == {"length": 12}
+
+
+def test_revoke_records_when_and_a_second_take_down_keeps_it(tmp_path: Path) -> None:
+    ledger = SqliteLedger(Database(tmp_path / "db"))
+    ledger.record(entry("aaaaaaaaaaaa", ()))
+    assert ledger.get("aaaaaaaaaaaa").revoked_at == 0.0  # type: ignore[union-attr]
+    before = time.time()
+    assert ledger.revoke("aaaaaaaaaaaa", "first")
+    first = ledger.get("aaaaaaaaaaaa")
+    assert first is not None
+    assert before <= first.revoked_at <= time.time()
+    assert ledger.revoke("aaaaaaaaaaaa", "second")
+    again = ledger.get("aaaaaaaaaaaa")
+    assert again is not None
+    assert again.revoked_at == first.revoked_at
+    assert again.revoked_reason == "second"
+
+
+def test_a_ledger_table_without_revoked_at_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE ledger (id TEXT PRIMARY KEY, created REAL NOT NULL, entry TEXT NOT NULL,"
+            " revoked INTEGER NOT NULL DEFAULT 0, revoked_reason TEXT NOT NULL DEFAULT '');"
+        )
+        conn.execute(
+            "INSERT INTO ledger VALUES (?, 1.0, ?, 1, 'old')",
+            ("aaaaaaaaaaaa", entry_to_json(entry("aaaaaaaaaaaa", ()))),
+        )
+    ledger = SqliteLedger(Database(path))
+    old = ledger.get("aaaaaaaaaaaa")
+    assert old is not None
+    assert (old.revoked, old.revoked_reason, old.revoked_at) == (True, "old", 0.0)
+    SqliteLedger(Database(path))  # a second open finds the column and leaves it
+
+
+def test_fingerprints_are_found_after_reopen_and_right_after_record(tmp_path: Path) -> None:
+    ledger = SqliteLedger(Database(tmp_path / "db"))
+    ledger.record(entry("aaaaaaaaaaaa", ("0" * 63 + "7",)))
+    assert ledger.nearest(["0" * 64], 31) == ("aaaaaaaaaaaa", 3)
+    reopened = SqliteLedger(Database(tmp_path / "db"))
+    assert reopened.nearest(["0" * 64], 31) == ("aaaaaaaaaaaa", 3)
+    reopened.record(entry("bbbbbbbbbbbb", ("0" * 63 + "1",)))
+    assert reopened.nearest(["0" * 64], 31) == ("bbbbbbbbbbbb", 1)
