@@ -123,7 +123,7 @@ class Provenance(_Section):
 
     claim_generator: str = "alive"
     timestamp_url: str = ""
-    watermark_strength: float = 60.0
+    watermark_strength: float = 6.0
     watermark_block: int = 8
     fingerprint_max_distance: int = 31
     source_thumbnail: bool = False
