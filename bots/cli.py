@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``alive`` command line; return the exit status."""
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = choose_backend(load_settings(), args)
         _setup_logging(settings, args.verbose or args.command in ("serve", "worker"))
         return int(args.run(args, settings))
     except ConfigError as exc:
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="take jobs from the Redis queue (ALIVE_REDIS_URL)")
     worker.set_defaults(run=cmd_worker)
+    _backend_arguments(worker)
 
     animate = sub.add_parser("animate", help="run the whole pipeline on one photo, offline")
     animate.add_argument("photo", type=Path)
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     animate.add_argument("--camera", choices=[c.value for c in Camera], default="auto")
     animate.add_argument("--seed", type=int, default=0)
     animate.add_argument("--json", action="store_true", help="print one JSON object")
+    _backend_arguments(animate)
     animate.set_defaults(run=cmd_animate)
 
     verify = sub.add_parser("verify", help="report on the provenance of any image or video")
@@ -104,6 +106,29 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="one small run (a smoke test)")
     bench.set_defaults(run=cmd_bench)
     return parser
+
+
+def _backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", choices=["procedural", "diffusers"], help="animator (default: the setting)"
+    )
+    parser.add_argument(
+        "--model", help="diffusers model: a save_pretrained directory or a cached model id"
+    )
+
+
+def choose_backend(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Return settings with the animator chosen on the command line; ``--model`` means diffusers."""
+    backend, model = getattr(args, "backend", None), getattr(args, "model", None)
+    if model and backend == "procedural":
+        raise ConfigError("--model is for --backend diffusers")
+    update: dict[str, object] = {}
+    if backend or model:
+        animation = settings.animation.model_copy(update={"backend": backend or "diffusers"})
+        update["animation"] = animation
+    if model:
+        update["diffusers"] = settings.diffusers.model_copy(update={"model": model})
+    return settings.model_copy(update=update) if update else settings
 
 
 def _clip_spec(args: argparse.Namespace, settings: Settings) -> ClipSpec:
