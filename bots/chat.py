@@ -15,15 +15,8 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from bots.i18n import languages, t
-from core.community import (
-    CONSENT_RULES,
-    ChatSettings,
-    ClipMessage,
-    CommunityStore,
-    ConsentRequest,
-    Report,
-)
-from core.ports import JobHandle
+from core.community import CONSENT_RULES, ChatSettings, ClipMessage, ConsentRequest, Report
+from core.ports import CommunityState, JobHandle
 from core.service import AliveService
 from core.settings import ClipDefaults
 from core.types import Camera, ChatRef, ClipSpec, JobRequest, JobState, Photo
@@ -237,14 +230,14 @@ class ChatLogic:
 
     Args:
         service: the core service.
-        store: the community tables.
+        store: the community state (``services.community``: SQLite, or Redis when distributed).
         clock: UNIX time source (tests pass a fixed one).
     """
 
     def __init__(
         self,
         service: AliveService,
-        store: CommunityStore,
+        store: CommunityState,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:

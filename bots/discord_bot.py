@@ -29,7 +29,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.chat import ChatLogic
-from core.community import CommunityStore
 from core.service import AliveService
 from core.settings import Settings
 
@@ -124,7 +123,7 @@ class PhotoBot(commands.Bot):
         self.alive_settings = settings
         self.options = options or DiscordOptions()
         self.allowed_hosts = attachment_hosts(settings.discord_api_url)
-        self.chat = ChatLogic(service, CommunityStore(service.services.db))
+        self.chat = ChatLogic(service, service.services.community)
         self._downloads: aiohttp.ClientSession | None = None
 
     async def setup_hook(self) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -46,7 +47,7 @@ from telegram.ext import (
 from bots.chat import ChatError, ChatLogic, command_args, settings_text
 from bots.i18n import languages, pick_language, t
 from bots.render import failure_message, progress_message, reason_message, verify_text
-from core.community import ClipMessage, CommunityStore
+from core.community import ClipMessage
 from core.errors import ConfigError, JobFailed
 from core.service import AliveService
 from core.settings import Settings
@@ -67,7 +68,8 @@ PROGRESS_EDIT_INTERVAL_S = 5.0
 SEND_ATTEMPTS = 4  # network errors: 1 s, 2 s, 4 s backoff, then give up
 ALIVE_RE = re.compile(r"^/alive(?:@(\w+))?(?:\s|$)", re.IGNORECASE)
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
-COMMANDS = ("alive", "verify", "report", "help", "start", "queue", "cancel")
+COMMANDS = ("alive", "verify", "report", "appeal", "help", "start", "queue", "cancel")
+APPEAL_DATA = re.compile(r"^a:([0-9a-f]+):([a-z_]+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +115,20 @@ def build_application(
         .concurrent_updates(True)
         .build()
     )
-    handlers = TelegramHandlers(service, ChatLogic(service, CommunityStore(service.services.db)))
-    handlers.public_api = api == PUBLIC_API
+    handlers = TelegramHandlers(service, ChatLogic(service, service.services.community))
+    handlers.public_api = is_public_api(api)
     handlers.add_to(app)
     return app
+
+
+def is_public_api(api_url: str) -> bool:
+    """Return whether ``api_url`` is Telegram's public Bot API (not a self-hosted server)."""
+    return urlsplit(api_url).hostname == urlsplit(PUBLIC_API).hostname
+
+
+def upload_limit_for(api_url: str) -> int:
+    """Return the largest clip sendVideo accepts through ``api_url``."""
+    return PUBLIC_UPLOAD_LIMIT if is_public_api(api_url) else LOCAL_LIMIT
 
 
 async def register_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -216,6 +228,7 @@ class TelegramHandlers:
         self.chat = chat
         self.public_api = True
         self.bot: Any = None
+        self._following: set[str] = set()  # jobs this process is answering
 
     @property
     def download_limit(self) -> int:
@@ -235,6 +248,7 @@ class TelegramHandlers:
         commands: dict[str, Handler] = {
             "verify": self.on_verify,
             "report": self.on_report,
+            "appeal": self.on_appeal,
             "help": self.on_help,
             "start": self.on_help,
             "settings": self.on_settings,
@@ -340,8 +354,13 @@ class TelegramHandlers:
             reply_markup=buttons,
         )
 
-    async def _animate(self, ref: ChatRef, lang: str, pref: PhotoRef, spec: ClipSpec) -> None:
-        """Download, queue, follow progress, then send the clip as a reply to the request."""
+    async def _animate(self, ref: ChatRef, lang: str, pref: PhotoRef, spec: ClipSpec) -> bool:
+        """Download, queue, follow progress, then send the clip as a reply to the request.
+
+        Returns:
+            False when this request is a duplicate (the same update delivered again, a button
+            pressed twice) whose job is already being answered or was answered.
+        """
         reply = ReplyParameters(pref.request_message_id, allow_sending_without_reply=True)
         where = {"reply_parameters": reply, "message_thread_id": pref.thread_id}
         data = await self._download(pref.file_id, pref.file_size)
@@ -351,17 +370,30 @@ class TelegramHandlers:
                 t("alive.file_too_big", lang, limit_mb=self.download_limit // MB),
                 **where,
             )
-            return
+            return True
         key = f"{PLATFORM}:{ref.chat_id}:{ref.message_id}:{spec.seed}"
+        photo = Photo(data, pref.filename)
         try:
-            handle = await self.chat.submit(ref, Photo(data, pref.filename), spec, key)
+            handle = await self.chat.submit(ref, photo, spec, key, max_bytes=self.upload_limit)
         except ChatError as exc:
             await self._say(ref.chat_id, exc.text(lang), **where)
-            return
+            return True
+        if handle.id in self._following or await self.chat.delivered(handle.id):
+            log.info("job %s is already answered; ignoring a repeat of its request", handle.id)
+            return False
+        self._following.add(handle.id)
+        try:
+            await self._answer(ref, lang, handle, where)
+        finally:
+            self._following.discard(handle.id)
+        return True
+
+    async def _answer(self, ref: ChatRef, lang: str, handle: Any, where: dict[str, Any]) -> None:
+        """Show progress, then the clip, the refusal or the failure."""
         first = handle.status().progress
         status = await self._say(
             ref.chat_id,
-            progress_message(first, lang=lang) if first else t("step.queued", lang) + "…",
+            progress_message(first, lang=lang) if first else t("progress.waiting", lang),
             **where,
         )
         try:
@@ -373,7 +405,7 @@ class TelegramHandlers:
         finally:
             self.chat.job_finished(ref, handle.id)
         if self.chat.is_cancelled(handle.id):
-            await _delete(status)
+            await _edit(status, failure_message("cancelled", lang=lang))
             return
         await self._deliver(ref, lang, outcome, status, where, handle.id)
 
@@ -400,16 +432,26 @@ class TelegramHandlers:
                 )
             await _edit(status, reason_message(outcome.verdict.code, lang=lang), appeal)
             return
-        if len(clip.data) > self.upload_limit:
+        if len(clip.data) > self.upload_limit:  # the encoder fits max_bytes; never send past it
             await _edit(status, failure_message("too_large", lang=lang))
             return
+        # Claimed before sending: a second follower of this job (a repeated update, a double
+        # press) finds the claim and sends nothing.
+        if not await self.chat.claim_delivery(ref, job_id):
+            await _delete(status)
+            return
         buttons = clip_buttons(clip.ledger_id, lang)
-        sent = await with_retries(lambda: self.bot.send_video(
-            ref.chat_id, clip.data, duration=round(clip.duration) or 1, width=clip.width,
-            height=clip.height, thumbnail=clip.poster or None, supports_streaming=True,
-            caption=outcome.note[:1024], reply_markup=buttons,
-            filename=f"alive-{clip.ledger_id}.mp4", **where,
-        ))  # fmt: skip
+        try:
+            sent = await with_retries(lambda: self.bot.send_video(
+                ref.chat_id, clip.data, duration=round(clip.duration) or 1, width=clip.width,
+                height=clip.height, thumbnail=clip.poster or None, supports_streaming=True,
+                caption=outcome.note[:1024], reply_markup=buttons,
+                filename=f"alive-{clip.ledger_id}.mp4", **where,
+            ))  # fmt: skip
+        except TelegramError as exc:
+            if not isinstance(exc, TimedOut):  # a timed-out upload may have arrived
+                await self.chat.release_delivery(job_id)
+            raise
         await self.chat.clip_sent(
             ClipMessage(clip.ledger_id, PLATFORM, ref.chat_id, str(sent.message_id), ref.user_id)
         )
@@ -449,6 +491,24 @@ class TelegramHandlers:
         await self._reply(
             msg, await self._file_report(ref, lang, sent.ledger_id, command_args(msg.text or ""))
         )
+
+    async def on_appeal(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Appeal the block in the replied-to refusal (the Appeal button, as a command)."""
+        msg, ref, lang = await self._context(update)
+        refusal = msg.reply_to_message
+        found = _appeal_of(refusal) if refusal else None
+        # Only the bot's own refusals carry an appeal: a user cannot forge its buttons.
+        if (
+            refusal is None
+            or found is None
+            or refusal.from_user is None
+            or (refusal.from_user.id != context.bot.id)
+        ):
+            await self._reply(msg, t("report.appeal_need_reply", lang))
+            return
+        job_id, code = found
+        reason = command_args(msg.text or "")
+        await self._reply(msg, await self._file_appeal(ref, lang, job_id, code, reason))
 
     async def _file_report(self, ref: ChatRef, lang: str, ledger_id: str, reason: str) -> str:
         try:
@@ -566,7 +626,9 @@ class TelegramHandlers:
         spec = _with_seed(spec, spec.seed + clip_message.message_id % 997 + 1)
         thread = request.message_thread_id if request.is_topic_message else None
         requester = ChatRef(PLATFORM, ref.chat_id, ref.user_id, str(request.message_id))
-        await self._animate(requester, lang, PhotoRef(*photo, request.message_id, thread), spec)
+        pref = PhotoRef(*photo, request.message_id, thread)
+        if not await self._animate(requester, lang, pref, spec):
+            return t("alive.retry_pending", lang)
         return ""
 
     async def _on_moderate(self, query: Any, ref: ChatRef, lang: str, rest: str) -> str:
@@ -594,12 +656,17 @@ class TelegramHandlers:
 
     async def _on_appeal(self, query: Any, ref: ChatRef, lang: str, rest: str) -> str:
         job_id, _, code = rest.partition(":")
+        return await self._file_appeal(ref, lang, job_id, code, "")
+
+    async def _file_appeal(
+        self, ref: ChatRef, lang: str, job_id: str, code: str, reason: str
+    ) -> str:
         try:
-            item = await self.chat.appeal(ref, job_id, code, "")
+            item = await self.chat.appeal(ref, job_id, code, reason)
         except ChatError as exc:
             return exc.text(lang)
         text = t("report.appeal_notify", lang, id=item.id, code=code, chat=ref.chat_id,
-                 reason=t("report.no_reason", lang))  # fmt: skip
+                 reason=reason or t("report.no_reason", lang))  # fmt: skip
         await self._notify_moderators(ref, item.id, text, lang, take_down=False)
         return t("report.appeal_ack", lang)
 
@@ -652,7 +719,7 @@ class TelegramHandlers:
             lang = pick_language(
                 "", update.effective_user.language_code if update.effective_user else None
             )
-            await self._reply(update.effective_message, t("command.help", lang) + ": /help")
+            await self._reply(update.effective_message, t("command.help_hint", lang))
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure with its traceback, then apologise where the update came from."""
@@ -674,6 +741,18 @@ def clip_buttons(ledger_id: str, lang: str) -> InlineKeyboardMarkup:
         InlineKeyboardButton(t("button.delete", lang), callback_data=f"d:{ledger_id}"),
         InlineKeyboardButton(t("button.retry", lang), callback_data=f"rt:{ledger_id}"),
     ]])  # fmt: skip
+
+
+def _appeal_of(msg: Message) -> tuple[str, str] | None:
+    """Return (job id, code) of the Appeal button under a refusal, or None."""
+    markup = msg.reply_markup
+    for row in markup.inline_keyboard if markup else ():
+        for button in row:
+            data = button.callback_data
+            match = APPEAL_DATA.match(data) if isinstance(data, str) else None
+            if match:
+                return match.group(1), match.group(2)
+    return None
 
 
 def _photo_of(msg: Message | None) -> tuple[str, int, str] | None:

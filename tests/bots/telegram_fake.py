@@ -106,6 +106,10 @@ class FakeBotApi:
         self._push({"message": msg})
         return msg
 
+    def redeliver(self, message: dict[str, Any]) -> None:
+        """Deliver a message the bot already got once more, as Telegram does after a restart."""
+        self._push({"message": message})
+
     def press(self, message: dict[str, Any], sender: dict[str, Any], data: str) -> None:
         """Press an inline button under a bot message."""
         query = {"id": str(next(self._ids)), "from": sender, "chat_instance": "1",

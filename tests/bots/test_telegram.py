@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import io
 import logging
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +19,13 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from bots.telegram_bot import redact_record, run_telegram
+from bots.telegram_bot import redact_record, run_telegram, upload_limit_for
+from core.community import CommunityStore
 from core.service import AliveService, open_service
+from core.services import Services, build_services
 from core.settings import Settings
-from core.types import CredentialState
+from core.testing import FakeAnimator, RejectAll
+from core.types import ClipSpec, CredentialState, Frames, Image
 from tests.bots.telegram_fake import FakeBotApi, group, user
 from tests.conftest import jpeg_bytes, scene
 
@@ -38,39 +46,111 @@ async def fake() -> AsyncIterator[FakeBotApi]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def service(
-    settings: Settings, dev_keys: Path, fake: FakeBotApi
-) -> AsyncIterator[AliveService]:
-    tg = settings.model_copy(
+def bot_settings(settings: Settings, fake: FakeBotApi) -> Settings:
+    return settings.model_copy(
         update={
             "telegram_token": SecretStr(TOKEN),
             "telegram_api_url": fake.base_url,
             "moderation": settings.moderation.model_copy(update={"nsfw_enabled": False}),
         }
     )
-    async with open_service(tg) as svc:
-        yield svc
 
 
 @pytest.fixture
-async def bot(
-    service: AliveService,
-    fake: FakeBotApi,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[FakeBotApi]:
+async def service(
+    settings: Settings, dev_keys: Path, fake: FakeBotApi
+) -> AsyncIterator[AliveService]:
+    async with open_service(bot_settings(settings, fake)) as svc:
+        yield svc
+
+
+@contextlib.asynccontextmanager
+async def running(service: AliveService, fake: FakeBotApi) -> AsyncIterator[FakeBotApi]:
+    """Run the real adapter (run_telegram) against ``fake`` until the block ends."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_telegram(service, service.settings, stop))
+    await fake.wait_for("setMyCommands", 2 * len(("en", "it")))
+    try:
+        yield fake
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture(autouse=True)
+def _logs(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # PTB 22 warns on RetryAfter.retry_after unless opted in to timedelta (the v23 behaviour).
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
     caplog.set_level(logging.DEBUG)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_telegram(service, service.settings, stop))
-    await fake.wait_for("setMyCommands", 4)
-    yield fake
-    stop.set()
-    await asyncio.wait_for(task, 10)
+    yield
     assert TOKEN not in caplog.text
+
+
+@pytest.fixture
+async def bot(service: AliveService, fake: FakeBotApi) -> AsyncIterator[FakeBotApi]:
+    async with running(service, fake):
+        yield fake
+
+
+class GatedAnimator(FakeAnimator):
+    """The fake animator, held at its start until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def animate(self, image: Image, spec: ClipSpec, on_step: Any = None) -> Frames:
+        self.entered.set()
+        assert self.gate.wait(20), "the test never opened the gate"
+        return super().animate(image, spec, on_step)
+
+
+@dataclass
+class RecordingEncoder:
+    """The real encoder, noting the upload limit each job asked for."""
+
+    inner: Any
+    limits: list[int] = field(default_factory=list)
+
+    def encode(self, frames: Frames, max_bytes: int) -> bytes:
+        self.limits.append(max_bytes)
+        return bytes(self.inner.encode(frames, max_bytes))
+
+
+@dataclass
+class Custom:
+    """A bot on services with some parts replaced, and those parts."""
+
+    fake: FakeBotApi
+    service: AliveService
+    services: Services
+    encoder: RecordingEncoder
+
+    def quota_used(self, user_id: int, chat_id: int = -1001) -> int:
+        store = CommunityStore(self.services.db)
+        return store.quota_used("telegram", str(chat_id), str(user_id), self.day())
+
+    def day(self) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+@pytest.fixture
+def custom(
+    settings: Settings, dev_keys: Path, fake: FakeBotApi
+) -> Callable[..., contextlib.AbstractAsyncContextManager[Custom]]:
+    """Return a factory: ``async with custom(animator=..., ...) as c`` runs a bot on them."""
+    tg = bot_settings(settings, fake)
+
+    @contextlib.asynccontextmanager
+    async def make(**changes: Any) -> AsyncIterator[Custom]:
+        built = dataclasses.replace(build_services(tg), **changes)
+        encoder = RecordingEncoder(built.encoder)
+        built = dataclasses.replace(built, encoder=encoder)
+        async with open_service(tg, built) as service, running(service, fake):
+            yield Custom(fake, service, built, encoder)
+
+    return make
 
 
 PHOTO = jpeg_bytes(scene())
@@ -121,7 +201,7 @@ async def test_photo_with_caption_gets_a_signed_clip_as_a_reply(
     buttons = [b["callback_data"].split(":")[0] for b in call["reply_markup"]["inline_keyboard"][0]]
     assert buttons == ["v", "r", "d", "rt"]
     status = bot.calls("sendMessage")[0]
-    assert "Animating" in status["text"] or "Waiting" in status["text"]
+    assert "%" in status["text"] or "line" in status["text"]
     await bot.wait_for("deleteMessage")
     report = await service.verify(call["video_bytes"])
     assert report.credentials.state is CredentialState.TRUSTED
@@ -295,3 +375,87 @@ def test_token_is_redacted_from_records_and_tracebacks() -> None:
     text = logging.Formatter().format(record)
     assert TOKEN not in text
     assert "<token>" in text
+
+
+async def wait_until(predicate: Callable[[], Any], fake: FakeBotApi, within: float = 20) -> Any:
+    deadline = time.monotonic() + within
+    while not (found := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(fake.summary())
+        await asyncio.sleep(0.02)
+    return found
+
+
+def texts(fake: FakeBotApi, method: str = "sendMessage") -> list[str]:
+    return [c["text"] for c in fake.calls(method)]
+
+
+async def test_cancel_stops_a_running_job_and_gives_the_quota_back(custom: Any) -> None:
+    animator = GatedAnimator()
+    async with custom(animator=animator) as c:
+        c.fake.message(group(), ANN, caption="/alive", photo=PHOTO)
+        await asyncio.to_thread(animator.entered.wait, 20)  # the job is running, held
+        assert c.quota_used(ANN["id"]) == 1
+        c.fake.message(group(), ANN, text="/cancel")
+        await wait_until(lambda: any("Cancelled" in x for x in texts(c.fake)), c.fake)
+        animator.gate.set()
+        await wait_until(lambda: any("Cancelled" in x for x in texts(c.fake, "editMessageText")),
+                         c.fake)  # fmt: skip
+        c.fake.message(group(), ANN, text="/cancel")
+        await wait_until(lambda: any("no clip waiting" in x for x in texts(c.fake)), c.fake)
+        assert c.quota_used(ANN["id"]) == 0
+        assert not c.fake.calls("sendVideo")
+
+
+async def test_a_repeated_update_counts_once_and_gets_one_clip(custom: Any) -> None:
+    async with custom() as c:
+        request = c.fake.message(group(), ANN, caption="/alive", photo=PHOTO)
+        c.fake.redeliver(request)
+        await clip_of(c.fake)
+        await asyncio.sleep(0.5)
+        c.fake.redeliver(request)  # after the clip went out, too
+        await asyncio.sleep(0.5)
+        assert len(c.fake.calls("sendVideo")) == 1
+        assert c.quota_used(ANN["id"]) == 1
+        # The fake is a self-hosted Bot API server (not api.telegram.org): 2000 MB uploads.
+        assert c.encoder.limits == [2000 * 1024 * 1024]
+
+
+def test_upload_limit_follows_the_bot_api_server() -> None:
+    assert upload_limit_for("https://api.telegram.org") == 50 * 1024 * 1024
+    assert upload_limit_for("http://localhost:8081") == 2000 * 1024 * 1024
+
+
+async def test_retry_pressed_twice_sends_one_new_clip(bot: FakeBotApi) -> None:
+    bot.message(group(), ANN, caption="/alive", photo=PHOTO)
+    clip = sent_message(bot, await clip_of(bot))
+    retry = clip["reply_markup"]["inline_keyboard"][0][3]["callback_data"]
+    bot.press(clip, ANN, retry)
+    bot.press(clip, ANN, retry)
+    await clip_of(bot, 2)
+    await asyncio.sleep(0.5)
+    assert len(bot.calls("sendVideo")) == 2
+    answers = [a.get("text") or "" for a in await bot.wait_for("answerCallbackQuery", 2)]
+    assert any("already on its way" in a for a in answers)
+
+
+async def test_appeal_by_command_reaches_the_moderators_once(custom: Any) -> None:
+    async with custom(photo_checks=[RejectAll()]) as c:
+        c.fake.admins[-1001] = [CAROL]
+        c.fake.message(group(), ANN, caption="/alive", photo=PHOTO)
+        await wait_until(lambda: c.fake.calls("editMessageText"), c.fake)
+        edit = c.fake.calls("editMessageText")[-1]
+        refusal = c.fake.messages[(-1001, int(edit["message_id"]))]
+        assert refusal["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith("a:")
+        c.fake.message(group(), ANN, text="/appeal it is a landscape", reply_to=refusal)
+        c.fake.message(group(), ANN, text="/appeal")  # not a reply: explain
+        await wait_until(lambda: len(texts(c.fake)) >= 4, c.fake)
+        notes = [n for n in c.fake.calls("sendMessage") if str(n["chat_id"]) == "3"]
+        assert len(notes) == 1
+        assert "it is a landscape" in notes[0]["text"]
+        assert any("your appeal is with the moderators" in x for x in texts(c.fake))
+        assert any("Reply /appeal" in x for x in texts(c.fake))
+        appeal = refusal["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        c.fake.press(refusal, ANN, appeal)
+        answers = await c.fake.wait_for("answerCallbackQuery")
+        assert "already" in answers[0]["text"]
