@@ -60,14 +60,7 @@ def normalise(prompt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         ``i`` and as ``l``, each with punctuation read as a space and as nothing; and the
         joined runs of lone letters (``n u d e`` -> ``nude``) found in any of them.
     """
-    text = unicodedata.normalize("NFKC", prompt).casefold()
-    text = "".join(
-        " " if ch.isspace() else ch
-        for ch in unicodedata.normalize("NFD", text)
-        # Mn: accents; Cf: zero-width and bidi marks; Cc: control characters.
-        if unicodedata.category(ch) not in ("Mn", "Cf", "Cc") or ch.isspace()
-    )
-    text = text.translate(CONFUSABLES)
+    text = _base(prompt)
     variants: dict[str, None] = {}
     spelled: dict[str, None] = {}
     for leet in (None, LEET_AS_I, LEET_AS_L):
@@ -79,6 +72,29 @@ def normalise(prompt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
             joined = _LONE_LETTERS.sub(lambda m: m.group(0).replace(" ", ""), spaced)
             variants[_squeeze(joined)] = None
     return tuple(variants), tuple(spelled)
+
+
+def deobfuscate(prompt: str) -> str:
+    """Return the prompt as plain words: the normalised variant with leetspeak undone.
+
+    ``m4k3 h3r n.u.d.e`` reads ``make her nude``; for the semantic check, which compares
+    meanings and is thrown off by spelling tricks.
+    """
+    text = _base(prompt).translate(LEET_AS_I)
+    spaced = _SPACES.sub(" ", _PUNCT.sub(" ", text)).strip()
+    return _squeeze(_LONE_LETTERS.sub(lambda m: m.group(0).replace(" ", ""), spaced))
+
+
+def _base(prompt: str) -> str:
+    """NFKC, casefold, accents and invisible characters removed, look-alikes mapped to Latin."""
+    text = unicodedata.normalize("NFKC", prompt).casefold()
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in unicodedata.normalize("NFD", text)
+        # Mn: accents; Cf: zero-width and bidi marks; Cc: control characters.
+        if unicodedata.category(ch) not in ("Mn", "Cf", "Cc") or ch.isspace()
+    )
+    return text.translate(CONFUSABLES)
 
 
 def _squeeze(text: str) -> str:
@@ -123,8 +139,15 @@ class PromptLexiconCheck:
         self._words = {c: _compile(lexicon.categories.get(c, ()), True) for c in self._codes}
         self._inside = {c: _compile(lexicon.categories.get(c, ()), False) for c in self._codes}
         self._minor_words = _compile(lexicon.minor, True)
-        sexual = [self._words[c] for c in ("prompt_sexual", "prompt_undress") if c in self._words]
-        self._sexualising = (*sexual, _compile(lexicon.sexualising, True))
+        sexual = [c for c in ("prompt_sexual", "prompt_undress") if c in self._words]
+        self._sexualising = (
+            *(self._words[c] for c in sexual),
+            _compile(lexicon.sexualising, True),
+        )
+        self._sexualising_inside = (
+            *(self._inside[c] for c in sexual),
+            _compile(lexicon.sexualising, False),
+        )
 
     @classmethod
     def from_policy(cls, policy: Policy) -> PromptLexiconCheck:
@@ -150,9 +173,10 @@ class PromptLexiconCheck:
             spelled: letter runs that were joined; matched without word boundaries, so that
                 ``a n u d e`` (joined as ``anude``) still shows ``nude``.
         """
-        if any(p.search(v) for p in self._sexualising for v in variants) and any(
-            self._minor_words.search(v) for v in variants
-        ):
+        sexual = any(p.search(v) for p in self._sexualising for v in variants) or any(
+            p.search(run) for p in self._sexualising_inside for run in spelled
+        )
+        if sexual and any(self._minor_words.search(v) for v in variants):
             return self._minors
         for code in self._codes:
             if any(self._words[code].search(v) for v in variants):

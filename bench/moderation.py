@@ -1,0 +1,172 @@
+"""Measure the moderation policy: precision and recall per category, false positives, latency.
+
+Run: ``.venv/bin/python bench/moderation.py`` (``--split tune|heldout|all``, ``--errors`` to
+list the tune split's misses while tuning; held-out misses are never printed, so tuning cannot
+peek at them). The prompts are ``tests/data/prompts.tsv``; the checks are the production chain
+of ``core.services.moderation_checks`` on ``config/policy.toml``. Latency is measured after
+every model is loaded, with ``jobs.threads_per_job`` threads (1 by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.ports import PhotoCheck, PromptCheck
+from core.settings import load_settings
+from core.types import Verdict
+
+PROMPTS = Path(__file__).resolve().parent.parent / "tests" / "data" / "prompts.tsv"
+BENIGN = "benign"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One row of the evaluation set."""
+
+    text: str
+    category: str
+    language: str
+    kind: str
+    split: str
+
+
+def load_cases(path: Path = PROMPTS, split: str = "all") -> list[Case]:
+    """Read the evaluation set (``#`` lines are comments, the first other line the header)."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
+    reader = csv.DictReader(io.StringIO("\n".join(lines)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    cases = [Case(**row) for row in reader]
+    return [c for c in cases if split in ("all", c.split)]
+
+
+def decide(checks: Sequence[PromptCheck], text: str) -> Verdict:
+    """Run the chain like the pipeline does: the first rejection decides."""
+    for check in checks:
+        verdict = check.check(text)
+        if not verdict.allowed:
+            return verdict
+    return Verdict.ok(verdict.stage, "all")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Precision and recall per category, overall recall and the benign false-positive rate."""
+
+    rows: dict[str, tuple[float, float, int]]  # code -> (precision, recall, support)
+    recall_all: float
+    fp_rate: float
+    benign: int
+    errors: list[tuple[Case, str]]
+
+
+def evaluate(checks: Sequence[PromptCheck], cases: Sequence[Case]) -> Report:
+    """Score the checks on the cases; a disallowed prompt counts as recalled by its own code."""
+    predicted = [decide(checks, c.text).code for c in cases]
+    codes = sorted({c.category for c in cases} - {BENIGN})
+    rows = {}
+    for code in codes:
+        hits = sum(p == code and c.category == code for c, p in zip(cases, predicted, strict=True))
+        said = sum(p == code for p in predicted)
+        support = sum(c.category == code for c in cases)
+        rows[code] = (hits / said if said else 1.0, hits / support if support else 1.0, support)
+    bad = [(c, p) for c, p in zip(cases, predicted, strict=True) if c.category != BENIGN]
+    benign = [(c, p) for c, p in zip(cases, predicted, strict=True) if c.category == BENIGN]
+    recall_all = sum(p != "ok" for _, p in bad) / len(bad) if bad else 1.0
+    fp_rate = sum(p != "ok" for _, p in benign) / len(benign) if benign else 0.0
+    errors = [(c, p) for c, p in zip(cases, predicted, strict=True) if p != _expected(c)]
+    return Report(rows, recall_all, fp_rate, len(benign), errors)
+
+
+def _expected(case: Case) -> str:
+    return "ok" if case.category == BENIGN else case.category
+
+
+def print_report(title: str, report: Report) -> None:
+    """Print one table."""
+    print(f"\n{title}")
+    print(f"{'category':<24}{'precision':>10}{'recall':>8}{'n':>5}")
+    for code, (precision, recall, support) in report.rows.items():
+        print(f"{code:<24}{precision:>10.3f}{recall:>8.3f}{support:>5}")
+    print(f"{'all disallowed (recall)':<34}{report.recall_all:>8.3f}")
+    print(f"{'benign false positives':<34}{report.fp_rate:>8.3f}{report.benign:>5}")
+
+
+def _percentiles(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
+    return f"p50 {statistics.median(ms):6.1f} ms   p99 {p99:6.1f} ms   (n={len(ms)})"
+
+
+def time_prompts(checks: Sequence[PromptCheck], cases: Sequence[Case]) -> list[float]:
+    """Seconds per prompt through the whole chain (no short-cut, the worst case)."""
+    samples = []
+    for case in cases:
+        start = time.perf_counter()
+        for check in checks:
+            check.check(case.text)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def time_photos(settings: object, checks: Sequence[PhotoCheck], runs: int) -> list[float]:
+    """Seconds per photo for decoding limits plus every photo check, on 1024x768 JPEGs."""
+    from bench.photos import landscape
+    from core.moderation.limits import decode_photo
+    from core.settings import Settings
+    from core.types import Photo
+
+    assert isinstance(settings, Settings)
+    photos = [Photo(landscape(1024, 768, seed=i)) for i in range(runs)]
+    samples = []
+    for photo in photos:
+        start = time.perf_counter()
+        image = decode_photo(photo, settings.limits)
+        for check in checks:
+            check.check(image)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--split", choices=["tune", "heldout", "all"], default="all")
+    parser.add_argument("--errors", action="store_true", help="list the tune split's misses")
+    parser.add_argument("--photos", type=int, default=30, help="photos to time")
+    args = parser.parse_args()
+    os.environ.pop("ALIVE_CONFIG", None)
+    settings = load_settings()
+    from core.services import moderation_checks
+
+    start = time.perf_counter()
+    prompt_checks, photo_checks, _ = moderation_checks(settings)
+    for check in prompt_checks:
+        check.check("warm up")  # loads MiniLM and embeds the exemplars
+    print(f"load: {time.perf_counter() - start:.1f} s, threads {settings.jobs.threads_per_job}")
+    splits = ["tune", "heldout"] if args.split == "all" else [args.split]
+    for split in splits:
+        cases = load_cases(split=split)
+        report = evaluate(prompt_checks, cases)
+        print_report(f"{split} split ({len(cases)} prompts)", report)
+        if args.errors and split == "tune":
+            for case, got in report.errors:
+                print(f"  {case.category:<22} got {got:<22} [{case.kind}] {case.text!r}")
+    if args.split == "all":
+        print_report("all", evaluate(prompt_checks, load_cases()))
+    cases = load_cases()
+    print(f"\nprompt latency: {_percentiles(time_prompts(prompt_checks, cases))}")
+    time_photos(settings, photo_checks, 2)  # warm up
+    print(f"photo latency:  {_percentiles(time_photos(settings, photo_checks, args.photos))}")
+
+
+if __name__ == "__main__":
+    main()
