@@ -1,29 +1,30 @@
 """Step 6 of the pipeline: hides the ledger id invisibly in every frame; verify reads it back.
 
-How it works (a DWT-DCT-SVD scheme in the spirit of invisible-watermark's ``dwtDctSvd``, written
-from its description, not its code):
+How it is embedded (a DWT-DCT scheme: the DC coefficient of the Haar LL band's tiles):
 
-1. Take the U chroma channel (BT.601 YUV, as OpenCV's ``COLOR_RGB2YUV``); the eye is least
-   sensitive there and H.264 keeps it at quarter resolution, which matches step 2.
-2. One level of the orthonormal Haar DWT; keep the LL band (2x2 sums / 2).
-3. Cut LL into ``block`` x ``block`` tiles. Each tile carries one bit in its largest singular
-   value ``s0`` by quantisation index modulation: ``s0`` moves to ``(floor(s0/Δ) + 1/4)·Δ`` for a
-   0 and ``(floor(s0/Δ) + 3/4)·Δ`` for a 1 (``Δ`` = strength).
-   The 2-D DCT of a tile is ``C·B·Cᵀ`` with an orthogonal ``C``, so it has exactly the tile's
-   singular values; the DCT would change nothing and is therefore not computed.
-4. Only ``s0`` changes, so the tile changes by ``Δs0·u0·v0ᵀ``; that change goes back through the
-   Haar synthesis (each pixel of a 2x2 cell gets ``ΔLL/2``) and into RGB along the direction
-   that changes U and leaves Y and V alone.
+1. The U chroma channel (BT.601, as OpenCV's ``COLOR_RGB2YUV``): the eye is least sensitive to
+   blue-yellow changes, and H.264 and JPEG keep chroma at quarter resolution, as the tiles do.
+2. The frame is cut into ``tile`` x ``tile`` px squares on a grid anchored at the frame centre
+   (16 px, or 8 px for frames under 256 px on the short side). A tile's mean U is its LL-band
+   DCT DC over ``block``; for the near-constant U of a photo it is also the top singular value
+   the older DWT-DCT-SVD scheme moved, so nothing is lost by moving it directly, and means are
+   cheap, exact, and searchable at every grid offset with one box filter.
+3. Each tile carries one coded bit by quantisation index modulation: its mean moves to the
+   nearest ``(k + 1/4)·Δ`` for a 0 or ``(k + 3/4)·Δ`` for a 1 (``Δ`` = strength, in U levels),
+   along the RGB direction that changes U alone; where blue would clip, it moves the other way.
 
-Payload: the 48-bit ledger id and a CRC-16 (64 bits), whitened with a fixed key so that flat or
-empty frames never read as a valid payload. Error correction is repetition: every tile carries
-one of the 64 bits, assigned by a fixed pseudo-random permutation so the copies of each bit are
-scattered over the frame; the reader sums soft decisions over all tiles of up to 24 frames.
+Payload: the 48-bit ledger id and a CRC-16, whitened, then the rate-1/2 convolutional code of
+``core.provenance.ecc`` (140 coded bits). A period of 16 x 16 tiles holds 256 slots: every coded
+bit sits in one or two scattered slots, each with a secret sign, and the period repeats over the
+frame and in every frame.
 
-Limits: frames need a short side of at least ``16 · 2 · block`` px (256 px at block 8), i.e. at
-least 4 copies of every bit per frame; smaller frames are left unmarked. The scheme is not
-scale-invariant, so the reader resizes to the frame's own size and to the standard output sizes
-before decoding; it does not survive crops, rotations or mirroring.
+How it is read: for each candidate size (the frame's own, then the standard outputs, since the
+scheme is not scale-invariant) and tile size, a box filter gives the mean under every grid
+offset; the offset where tile means sit on the lattice (``-cos(4π·m/Δ)`` near 1) is the grid,
+whatever was cropped. Soft decisions ``sin(2π·m/Δ)`` are summed per slot over tiles and frames;
+the period's phase is the one under which repeated copies of a bit agree best (a crop moves it),
+then Viterbi decodes, the CRC must check, and the codeword must explain the tiles far better
+than chance (``MIN_SCORE``), so a clip we never made does not read as an id.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.provenance import ecc
 from core.types import Frames
 
 if TYPE_CHECKING:
@@ -44,24 +46,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAYLOAD_BITS = 64
+CODED_BITS = ecc.coded_length(PAYLOAD_BITS)
 ID_PATTERN = re.compile(r"[0-9a-f]{12}")
-# NOTE: 16 tiles on the short side = 256 tiles per square frame = 4 copies of each of the 64 bits.
-MIN_TILES_PER_SIDE = 16
+PERIOD = 16  # NOTE: 16 x 16 tiles = 256 slots, room for all 140 coded bits, 116 of them twice.
+SLOTS = PERIOD * PERIOD
+# NOTE: at block 8, 16 px tiles are 8x8 chroma samples, one H.264/JPEG chroma block; frames too
+# small for a whole period of those use tiles of ``block`` px, so 128 px frames still carry it.
+DEFAULT_BLOCK = 8
 # NOTE: the long edges the animator produces (ClipSpec.size choices, 256..1024 in steps of 128).
 STANDARD_LONG_EDGES = (256, 384, 512, 640, 768, 1024)
-# NOTE: "up to ~24 frames" sampled for the vote; more adds time and little accuracy.
-READ_SAMPLE_FRAMES = 24
-# NOTE: a mean soft vote |c| per bit below this is noise, not a mark: random-noise frames read
-# 0.04-0.09 and are dropped before the CRC is even tried. Marked clips read ~0.97 clean, ~0.55
-# after crf 28 and still decode at 0.24 (512 px, crf 35); unmarked photos read 0.08-0.24, so
-# for them the whitened CRC-16 is what rejects (measured on the tests' synthetic photos).
-MIN_CONFIDENCE = 0.15
-_KEY_SEED = 0x616C697665  # NOTE: fixed key ("alive" in ASCII) for the whitening and tile layout.
+READ_SAMPLE_FRAMES = 24  # NOTE: a second at 24 fps: after crf 35 every frame of it still helps.
+# NOTE: a decoded codeword's correlation with the tile votes, over their root-sum-square. On
+# Gaussian noise Viterbi's best of 2^64 codewords scores 8.1 +- 0.5 (max 9.9 in 1800 tries, 8x8
+# to 48x64 tiles); a marked clip scores up to sqrt(tiles): 32 for 512x512 at 16 px tiles.
+MIN_SCORE = 11.0
+_KEY_SEED = 0x616C697665  # NOTE: fixed key ("alive" in ASCII) for whitening, layout and signs.
 _CHUNK_FRAMES = 8  # NOTE: frames processed at once; keeps float32 buffers near 25 MB at 512 px.
-_POWER_STEPS = 6  # NOTE: tiles of U are near-constant (s1/s0 << 1), so a few steps converge.
 # BT.601 as in OpenCV's COLOR_RGB2YUV: Y = .299R + .587G + .114B, U = .492(B - Y) + 128.
 _U_GAIN = 0.492
-_U_FROM_RGB = (_U_GAIN * np.array([-0.299, -0.587, 1.0 - 0.114])).astype(np.float32)
+_U_FROM_RGB = (_U_GAIN * np.array([[-0.299, -0.587, 1.0 - 0.114]])).astype(np.float32)
 # RGB change that moves U by 1 and keeps Y (and V, which needs R - Y) unchanged.
 _U_DIRECTION = np.array([0.0, -0.114 / 0.587 / _U_GAIN, 1.0 / _U_GAIN], dtype=np.float32)
 
@@ -73,16 +76,13 @@ def validate_id(ledger_id: str) -> None:
 
 
 @functools.cache
-def _whitening() -> NDArray[np.uint8]:
-    """Return the fixed 64-bit key XORed onto the payload."""
-    return np.random.default_rng(_KEY_SEED).integers(0, 2, PAYLOAD_BITS, dtype=np.uint8)
-
-
-@functools.cache
-def _layout(tiles: int) -> NDArray[np.intp]:
-    """Return which payload bit each of ``tiles`` tiles carries (scattered, balanced)."""
-    order = np.random.default_rng(_KEY_SEED + tiles).permutation(tiles)
-    return (order % PAYLOAD_BITS).astype(np.intp)
+def _keys() -> tuple[NDArray[np.uint8], NDArray[np.intp], NDArray[np.float64]]:
+    """Return the payload whitening, each slot's coded bit, and each slot's secret sign."""
+    rng = np.random.default_rng(_KEY_SEED)
+    whitening = rng.integers(0, 2, PAYLOAD_BITS, dtype=np.uint8)
+    slot_bit = (rng.permutation(SLOTS) % CODED_BITS).astype(np.intp)
+    signs = rng.choice([-1.0, 1.0], SLOTS)
+    return whitening, slot_bit, signs
 
 
 def payload_bits(ledger_id: str) -> NDArray[np.uint8]:
@@ -91,96 +91,120 @@ def payload_bits(ledger_id: str) -> NDArray[np.uint8]:
     data = bytes.fromhex(ledger_id)
     crc = binascii.crc_hqx(data, 0xFFFF)
     raw = np.unpackbits(np.frombuffer(data + crc.to_bytes(2, "big"), dtype=np.uint8))
-    return raw ^ _whitening()
+    return raw ^ _keys()[0]
 
 
 def decode_bits(bits: NDArray[np.uint8]) -> str:
     """Return the ledger id that 64 whitened bits carry, or ``""`` if the CRC does not check."""
-    raw = np.packbits(bits.astype(np.uint8) ^ _whitening()).tobytes()
+    raw = np.packbits(bits.astype(np.uint8) ^ _keys()[0]).tobytes()
     data, crc = raw[:6], int.from_bytes(raw[6:], "big")
     return data.hex() if binascii.crc_hqx(data, 0xFFFF) == crc else ""
 
 
-def _grid(height: int, width: int, block: int) -> tuple[int, int]:
-    """Return the tile rows and columns a frame of this size holds."""
-    return height // (2 * block), width // (2 * block)
+def slot_pattern(bits: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """Return the 256 bits (0/1) the slots of a period carry for 64 payload ``bits``."""
+    _, slot_bit, signs = _keys()
+    coded = ecc.encode(bits)[slot_bit].astype(np.float64)
+    return np.where(signs > 0, coded, 1.0 - coded)
 
 
-def _tiles(region: NDArray[np.uint8], block: int) -> NDArray[np.float32]:
-    """Return the LL-band tiles of the U channel of ``region``, ``(T, rows*cols, block, block)``.
+def tile_size(height: int, width: int, block: int = DEFAULT_BLOCK) -> int:
+    """Return the tile side the embedder uses for frames of this size, or 0 if too small.
 
-    ``region`` must be a whole number of tiles. A 2x2 area mean equals the Haar LL band / 2.
+    That is ``2 * block`` px (the LL band's ``block``) when a whole period of those fits on the
+    short side, else ``block`` px when that fits.
     """
+    short = min(height, width)
+    return next((t for t in (2 * block, block) if short >= PERIOD * t), 0)
+
+
+def grid(size: int, tile: int) -> tuple[int, int]:
+    """Return where the first whole tile starts along an axis, and its absolute tile index.
+
+    Tile boundaries fall on ``size // 2 + k * tile``, so a centred crop keeps them in place.
+    """
+    start = (size // 2) % tile
+    return start, (start - size // 2) // tile
+
+
+def u_channel(frame: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Return the U channel of one RGB frame, without its +128 offset, as float32."""
     import cv2
 
-    t, h, w, _ = region.shape
-    ll = np.empty((t, h // 2, w // 2), dtype=np.float32)
-    for i, frame in enumerate(region):
-        u = cv2.transform(frame.astype(np.float32), _U_FROM_RGB[None, :])
-        ll[i] = cv2.resize(u, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    # LL = (sum of 4 U values) / 2 = 2 * mean, and each U value carries a +128 offset.
-    ll *= 2.0
-    ll += 256.0
-    rows, cols = h // (2 * block), w // (2 * block)
-    tiles = ll.reshape(t, rows, block, cols, block).transpose(0, 1, 3, 2, 4)
-    return tiles.reshape(t, rows * cols, block, block)
-
-
-def _top_singular(
-    tiles: NDArray[np.float32],
-) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-    """Return ``s0, u0, v0`` of every tile by power iteration (a full batched SVD is 10x slower)."""
-    gram = np.matmul(tiles.transpose(0, 1, 3, 2), tiles)
-    v = tiles.sum(axis=2)  # column sums: already close to v0 for near-constant tiles
-    for _ in range(_POWER_STEPS):
-        v = np.einsum("ntij,ntj->nti", gram, v)
-        v /= np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-    av = np.einsum("ntij,ntj->nti", tiles, v)
-    s = np.linalg.norm(av, axis=-1)
-    return s, av / np.maximum(s[..., None], 1e-12), v
+    return np.asarray(cv2.transform(frame.astype(np.float32), _U_FROM_RGB), dtype=np.float32)
 
 
 def _embed_chunk(
-    chunk: NDArray[np.uint8], bits: NDArray[np.uint8], strength: float, block: int
+    chunk: NDArray[np.uint8], pattern: NDArray[np.float64], strength: float, tile: int
 ) -> NDArray[np.uint8]:
-    """Return ``chunk`` (T,H,W,3) with ``bits`` embedded in its tile-covered top-left area."""
+    """Return ``chunk`` (T,H,W,3) with the slot ``pattern`` embedded in its whole tiles."""
     import cv2
 
-    t = chunk.shape[0]
-    rows, cols = _grid(chunk.shape[1], chunk.shape[2], block)
-    h, w = rows * 2 * block, cols * 2 * block
-    s, u0, v0 = _top_singular(_tiles(chunk[:, :h, :w], block))
-    target = bits[_layout(rows * cols)].astype(np.float32)
-    delta = (np.floor(s / strength) + 0.25 + 0.5 * target) * strength - s
-    d_tiles = delta[..., None, None] * u0[..., :, None] * v0[..., None, :]
-    d_ll = d_tiles.reshape(t, rows, cols, block, block).transpose(0, 1, 3, 2, 4)
-    # Haar synthesis: every pixel of a 2x2 cell moves by ΔLL/2, along the U-only RGB direction.
-    d_rgb = d_ll.reshape(t, h // 2, w // 2, 1) * (0.5 * _U_DIRECTION)
+    t, height, width, _ = chunk.shape
+    (y0, iy), (x0, ix) = grid(height, tile), grid(width, tile)
+    rows, cols = (height - y0) // tile, (width - x0) // tile
+    h, w = rows * tile, cols * tile
+    region = chunk[:, y0 : y0 + h, x0 : x0 + w]
+    u = np.stack([u_channel(frame) for frame in region])
+    means = u.reshape(t, rows, tile, cols, tile).mean(axis=(2, 4))
+    slots = ((iy + np.arange(rows)) % PERIOD)[:, None] * PERIOD + (ix + np.arange(cols)) % PERIOD
+    offset = (0.25 + 0.5 * pattern[slots]) * strength
+    down = np.floor((means - offset) / strength) * strength + offset - means  # in (-Δ, 0]
+    up = down + strength
+    delta = _fit_headroom(region, tile, down, up)
     out = chunk.copy()
     for i in range(t):
-        up = cv2.resize(d_rgb[i], (w, h), interpolation=cv2.INTER_NEAREST)
-        out[i, :h, :w] = cv2.add(chunk[i, :h, :w], up, dtype=cv2.CV_8U)  # rounds and saturates
+        field = cv2.resize(delta[i].astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+        # cv2.add rounds and saturates into uint8 in one pass.
+        out[i, y0 : y0 + h, x0 : x0 + w] = cv2.add(
+            region[i], field[..., None] * _U_DIRECTION, dtype=cv2.CV_8U
+        )
     return out
 
 
+def _fit_headroom(
+    region: NDArray[np.uint8], tile: int, down: NDArray[np.float64], up: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Pick each tile's move: the nearer lattice point, unless blue or green would clip there."""
+    t, h, w, _ = region.shape
+    shape = (t, h // tile, tile, w // tile, tile)
+    blue, green = region[..., 2].reshape(shape), region[..., 1].reshape(shape)
+    b_max, b_min = blue.max(axis=(2, 4)), blue.min(axis=(2, 4))
+    g_max, g_min = green.max(axis=(2, 4)), green.min(axis=(2, 4))
+    gain_b, gain_g = _U_DIRECTION[2], -_U_DIRECTION[1]
+    room_up = np.minimum((255.0 - b_max) / gain_b, g_min / gain_g)
+    room_down = np.minimum(b_min / gain_b, (255.0 - g_max) / gain_g)
+    nearer_down = -down < up
+    prefer = np.where(nearer_down, down, up)
+    other = np.where(nearer_down, up, down)
+    prefer_fits = np.where(nearer_down, -down <= room_down, up <= room_up)
+    other_fits = np.where(nearer_down, up <= room_up, -down <= room_down)
+    return np.where(prefer_fits | ~other_fits, prefer, other)
+
+
 def embed_bits(
-    array: NDArray[np.uint8], bits: NDArray[np.uint8], *, strength: float = 60.0, block: int = 8
+    array: NDArray[np.uint8],
+    bits: NDArray[np.uint8],
+    *,
+    strength: float = 6.0,
+    block: int = DEFAULT_BLOCK,
 ) -> NDArray[np.uint8]:
     """Return a marked copy of ``array`` (T,H,W,3) carrying 64 raw ``bits`` in every frame.
 
-    Frames whose short side holds fewer than ``MIN_TILES_PER_SIDE`` tiles are returned unchanged.
+    Frames under ``PERIOD * block`` px on the short side are returned unchanged.
     """
-    rows, cols = _grid(array.shape[1], array.shape[2], block)
-    if min(rows, cols) < MIN_TILES_PER_SIDE:
+    tile = tile_size(array.shape[1], array.shape[2], block)
+    if not tile:
         log.warning(
             "frames %dx%d too small to watermark (need a short side >= %d px); left unmarked",
             array.shape[2],
             array.shape[1],
-            MIN_TILES_PER_SIDE * 2 * block,
+            PERIOD * block,
         )
         return array
+    pattern = slot_pattern(bits)
     parts = [
-        _embed_chunk(array[i : i + _CHUNK_FRAMES], bits, strength, block)
+        _embed_chunk(array[i : i + _CHUNK_FRAMES], pattern, strength, tile)
         for i in range(0, array.shape[0], _CHUNK_FRAMES)
     ]
     return np.concatenate(parts)
@@ -190,13 +214,15 @@ class WatermarkStep:
     """Embeds the ledger id invisibly in every frame (a ``FrameStep``).
 
     Args:
-        strength: QIM step on the largest singular value (settings.provenance.watermark_strength).
-        block: tile size in the LL band (settings.provenance.watermark_block).
+        strength: QIM step on a tile's mean U, in 8-bit U levels
+            (settings.provenance.watermark_strength).
+        block: tile side in the Haar LL band, i.e. tiles of ``2 * block`` px; frames too small
+            for those use ``block`` px (settings.provenance.watermark_block).
     """
 
     name = "watermark"
 
-    def __init__(self, strength: float = 60.0, block: int = 8) -> None:
+    def __init__(self, strength: float = 6.0, block: int = DEFAULT_BLOCK) -> None:
         self.strength = strength
         self.block = block
 
@@ -207,21 +233,82 @@ class WatermarkStep:
         return Frames(array=marked, fps=frames.fps)
 
 
-def _soft_votes(
-    array: NDArray[np.uint8], strength: float, block: int
-) -> tuple[NDArray[np.float64], float]:
-    """Return the per-bit soft vote (-1 = 0, +1 = 1) over all tiles, and its mean magnitude."""
-    rows, cols = _grid(array.shape[1], array.shape[2], block)
-    h, w = rows * 2 * block, cols * 2 * block
-    layout = _layout(rows * cols)
-    sums = np.zeros(PAYLOAD_BITS)
-    for i in range(0, array.shape[0], _CHUNK_FRAMES):
-        s, _, _ = _top_singular(_tiles(array[i : i + _CHUNK_FRAMES, :h, :w], block))
-        # 0 sits at a quarter step (sin = 1), 1 at three quarters (sin = -1).
-        soft = -np.sin(2.0 * np.pi * (s / strength)).astype(np.float64)
-        sums += np.bincount(layout, weights=soft.sum(axis=0), minlength=PAYLOAD_BITS)
-    votes = sums / (np.bincount(layout, minlength=PAYLOAD_BITS) * array.shape[0])
-    return votes, float(np.abs(votes).mean())
+@functools.cache
+def _shift_index() -> NDArray[np.intp]:
+    """Return, for each of the 256 period phases, which fold cell lands in each slot."""
+    a, b = np.divmod(np.arange(SLOTS), PERIOD)  # the phase (rows, columns)
+    r, c = np.divmod(np.arange(SLOTS), PERIOD)  # the slot
+    index = ((r[None, :] - a[:, None]) % PERIOD) * PERIOD + (c[None, :] - b[:, None]) % PERIOD
+    return np.asarray(index, dtype=np.intp)
+
+
+@functools.cache
+def _bit_matrix() -> NDArray[np.float64]:
+    """Return the (slots, coded bits) matrix that sums each slot's signed vote into its bit."""
+    _, slot_bit, signs = _keys()
+    matrix = np.zeros((SLOTS, CODED_BITS))
+    matrix[np.arange(SLOTS), slot_bit] = signs
+    return matrix
+
+
+def _lattice_sync(
+    u: NDArray[np.float32], tile: int, strength: float
+) -> tuple[NDArray[np.float32], int, int, float]:
+    """Return tile means at every offset and the grid offset whose means sit on the lattice."""
+    import cv2
+
+    means = np.stack(
+        [
+            cv2.boxFilter(f, -1, (tile, tile), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+            for f in u
+        ]
+    )
+    rows, cols = u.shape[1] // tile - 1, u.shape[2] // tile - 1
+    fit = -np.cos((4.0 * np.pi / strength) * means[:, : rows * tile, : cols * tile])
+    phase = fit.reshape(len(u), rows, tile, cols, tile).mean(axis=(0, 1, 3))
+    py, px = np.unravel_index(int(np.argmax(phase)), phase.shape)
+    return means, int(py), int(px), float(phase[py, px])
+
+
+def _decode_tiles(soft: NDArray[np.float64], phases: list[int]) -> tuple[str, float]:
+    """Return the id the tile votes ``soft`` (rows, cols) carry and the codeword's score.
+
+    ``phases`` are period phases to try, the expected one first; the one under which repeated
+    copies of each coded bit agree best is added.
+    """
+    rows, cols = soft.shape
+    cells = (np.arange(rows) % PERIOD)[:, None] * PERIOD + np.arange(cols) % PERIOD
+    fold = np.bincount(cells.ravel(), weights=soft.ravel(), minlength=SLOTS)
+    votes = fold[_shift_index()] @ _bit_matrix()  # (phases, coded bits)
+    best = int(np.argmax((votes**2).sum(axis=1)))
+    noise = float(np.sqrt((soft**2).sum())) or 1.0
+    for phase in dict.fromkeys([*phases, best]):
+        bits, _ = ecc.decode(votes[phase])
+        ledger_id = decode_bits(bits)
+        if ledger_id:
+            codeword = 1.0 - 2.0 * ecc.encode(bits)
+            score = float(codeword @ votes[phase]) / noise
+            if score >= MIN_SCORE:
+                return ledger_id, score
+            log.debug("watermark CRC checked but score %.1f is below %.1f", score, MIN_SCORE)
+    return "", 0.0
+
+
+def _read_grid(u: NDArray[np.float32], tile: int, strength: float) -> str:
+    """Return the id in U frames ``u`` (T,H,W) at one size and tile side, or ``""``."""
+    means, py, px, fit = _lattice_sync(u, tile, strength)
+    height, width = u.shape[1:]
+    rows, cols = (height - tile - py) // tile + 1, (width - tile - px) // tile + 1
+    tiles = means[:, py : py + rows * tile : tile, px : px + cols * tile : tile]
+    soft = np.sin((2.0 * np.pi / strength) * tiles.astype(np.float64)).sum(axis=0)
+    # Where the grid would start if nothing was cropped: the nearest centre-anchored tile.
+    iy, ix = round((py - height // 2) / tile), round((px - width // 2) / tile)
+    ledger_id, score = _decode_tiles(soft, [(iy % PERIOD) * PERIOD + ix % PERIOD])
+    if ledger_id:
+        log.debug(
+            "watermark at %dx%d, tile %d, fit %.2f, score %.1f", width, height, tile, fit, score
+        )
+    return ledger_id
 
 
 def _even(x: float) -> int:
@@ -243,26 +330,33 @@ def candidate_sizes(height: int, width: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def _resize(array: NDArray[np.uint8], height: int, width: int) -> NDArray[np.uint8]:
-    """Return every frame resized to ``height`` x ``width``."""
+def _tiles_to_try(height: int, width: int, block: int) -> list[int]:
+    """Return the tile sides worth trying at this size (a crop may take a frame below 256)."""
+    short = min(height, width)
+    # NOTE: 0.8 leaves room for a 20 % crop of a frame embedded right at a threshold.
+    tiles = [2 * block] if short >= 0.8 * PERIOD * 2 * block else []
+    return tiles + ([block] if 0.8 * PERIOD * block <= short < PERIOD * 2 * block else [])
+
+
+def _resize(u: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
+    """Return every U frame resized to ``height`` x ``width``."""
     import cv2
 
-    if array.shape[1:3] == (height, width):
-        return array
-    shrink = height * width < array.shape[1] * array.shape[2]
-    mode = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in array])
+    if u.shape[1:] == (height, width):
+        return u
+    mode = cv2.INTER_AREA if height * width < u.shape[1] * u.shape[2] else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in u])
 
 
 class WatermarkReader:
     """Reads the ledger id back from frames (a ``WatermarkReader`` port).
 
     Args:
-        strength: the embedding strength the clips were marked with.
-        block: the embedding tile size.
+        strength: the QIM step the clips were marked with.
+        block: the LL-band tile side they were marked with.
     """
 
-    def __init__(self, strength: float = 60.0, block: int = 8) -> None:
+    def __init__(self, strength: float = 6.0, block: int = DEFAULT_BLOCK) -> None:
         self.strength = strength
         self.block = block
 
@@ -275,22 +369,18 @@ class WatermarkReader:
         if array.ndim != 4 or array.shape[0] == 0 or array.shape[3] != 3:
             return ""
         picks = np.unique(np.linspace(0, array.shape[0] - 1, READ_SAMPLE_FRAMES).round())
-        sample = array[picks.astype(np.intp)]
-        for height, width in candidate_sizes(sample.shape[1], sample.shape[2]):
-            if min(_grid(height, width, self.block)) < MIN_TILES_PER_SIDE:
+        u = np.stack([u_channel(array[int(i)]) for i in picks])
+        for height, width in candidate_sizes(*u.shape[1:]):
+            # NOTE: past 2x either way a 16 px tile is under 4 chroma samples: nothing to read.
+            if not 0.49 <= height / u.shape[1] <= 2.01:
                 continue
-            votes, confidence = _soft_votes(
-                _resize(sample, height, width), self.strength, self.block
-            )
-            if confidence < MIN_CONFIDENCE:
-                continue
-            ledger_id = decode_bits((votes > 0).astype(np.uint8))
-            if ledger_id:
-                log.debug("watermark found at %dx%d, confidence %.2f", width, height, confidence)
-                return ledger_id
+            for tile in _tiles_to_try(height, width, self.block):
+                ledger_id = _read_grid(_resize(u, height, width), tile, self.strength)
+                if ledger_id:
+                    return ledger_id
         return ""
 
 
-def read_image(rgb: NDArray[np.uint8], *, strength: float = 60.0, block: int = 8) -> str:
+def read_image(rgb: NDArray[np.uint8], *, strength: float = 6.0, block: int = DEFAULT_BLOCK) -> str:
     """Return the ledger id in one (H,W,3) uint8 RGB image (a photo or a still), or ``""``."""
     return WatermarkReader(strength, block).read_array(rgb[None])
