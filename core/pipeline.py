@@ -119,7 +119,8 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
         signed, frames.width, frames.height, frames.fps, frames.count, ledger_id, manifest_id,
         claim.poster,
     )  # fmt: skip
-    return steps.outcome(Verdict.ok(Stage.OUTPUT, "all"), clip, note)
+    # The input verdict's scores (faces, largest_face) go with the clip for the consent rule.
+    return steps.outcome(Verdict.ok(Stage.OUTPUT, "all", verdict.scores), clip, note)
 
 
 def _first_rejection(

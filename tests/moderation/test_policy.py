@@ -1,0 +1,106 @@
+"""The policy file: every section loads, and mistakes fail at start naming the file and key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.moderation.policy import load_policy
+from core.settings import CONFIG_DIR
+
+CATEGORIES = (
+    "prompt_sexual_minors",
+    "prompt_sexual",
+    "prompt_undress",
+    "prompt_violence",
+    "prompt_self_harm",
+    "prompt_hate",
+    "prompt_impersonation",
+    "prompt_illegal",
+)
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    shutil.copytree(CONFIG_DIR / "lexicon", tmp_path / "lexicon")
+    shutil.copy(CONFIG_DIR / "exemplars.toml", tmp_path)
+    shutil.copy(CONFIG_DIR / "policy.toml", tmp_path)
+    return tmp_path / "policy.toml"
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_default_policy_loads_every_category_and_language():
+    policy = load_policy(CONFIG_DIR / "policy.toml")
+    assert policy.codes == CATEGORIES
+    assert set(policy.lexicon.languages) == {"en", "it", "es", "fr", "de", "pt"}
+    assert all(policy.lexicon.categories[c] for c in CATEGORIES)
+    assert set(policy.exemplar_texts) == {*CATEGORIES, "benign"}
+    assert policy.hashlist.file is None
+    assert policy.photo.nudenet["FEMALE_GENITALIA_EXPOSED"] == 0.5
+
+
+def test_settings_point_to_the_default_policy(settings):
+    assert settings.moderation.policy_path == CONFIG_DIR / "policy.toml"
+
+
+def test_minors_must_be_checked_first(copy):
+    _edit(copy, 'code = "prompt_sexual_minors"', 'code = "prompt_minors_later"')
+    with pytest.raises(ConfigError, match="prompt_sexual_minors"):
+        load_policy(copy)
+
+
+def test_a_misspelt_key_fails(copy):
+    _edit(copy, "max_chars = 300", "max_char = 300")
+    with pytest.raises(ConfigError, match=r"policy.toml: max_char"):
+        load_policy(copy)
+
+
+def test_a_bad_expression_names_the_file_and_key_not_the_term(copy):
+    _edit(copy.parent / "lexicon" / "de.toml", "  'ficken',", "  'fick(en',")
+    with pytest.raises(ConfigError) as caught:
+        load_policy(copy)
+    assert "de.toml: categories.prompt_sexual[" in str(caught.value)
+    assert "fick" not in str(caught.value)
+
+
+def test_an_unknown_category_in_a_lexicon_fails(copy):
+    _edit(copy.parent / "lexicon" / "it.toml", "prompt_illegal = [", "prompt_ilegal = [")
+    with pytest.raises(ConfigError, match=r"categories\.prompt_ilegal"):
+        load_policy(copy)
+
+
+def test_an_unknown_exemplar_group_fails(copy):
+    _edit(copy.parent / "exemplars.toml", "benign = [", "harmless = [")
+    with pytest.raises(ConfigError, match="harmless"):
+        load_policy(copy)
+
+
+def test_the_hash_list_path_is_relative_to_the_policy(copy):
+    _edit(copy, 'file = ""', 'file = "lists/bad.txt"')
+    assert load_policy(copy).hashlist.file == copy.parent / "lists" / "bad.txt"
+
+
+def test_an_unknown_nudenet_class_fails_when_the_checks_are_built(copy, settings):
+    from core.services import moderation_checks
+
+    _edit(copy, "BUTTOCKS_EXPOSED = 0.5", "BUTTOCK_EXPOSED = 0.5")
+    moderation = settings.moderation.model_copy(update={"policy_file": copy})
+    with pytest.raises(ValueError, match="BUTTOCK_EXPOSED"):
+        moderation_checks(settings.model_copy(update={"moderation": moderation}))
+
+
+def test_the_checks_run_in_the_documented_order(settings):
+    from core.services import moderation_checks
+
+    prompt, photo, output = moderation_checks(settings)
+    assert [c.name for c in prompt] == ["prompt-length", "prompt-lexicon", "prompt-semantic"]
+    assert [c.name for c in photo] == ["nudenet", "faces"]
+    assert [c.name for c in output] == ["nudenet"]
