@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from core import pipeline
+from core.encode import decode as decode_video
 from core.provenance.keys import init_dev_identity
 from core.provenance.verify import verify
 from core.services import Services, build_services
 from core.settings import Settings
-from core.types import ClipSpec, CredentialState, JobRequest, Photo, VerifyReport
+from core.types import ClipSpec, CredentialState, JobRequest, Photo, VerdictKind, VerifyReport
 from tests.conftest import jpeg_bytes, scene
 
 
@@ -103,7 +104,12 @@ def test_the_signed_clip_itself_is_trusted_and_ours(
     report = verify(signed_clip, fuzz_services)
     assert report.credentials.state is CredentialState.TRUSTED
     assert report.ours
-    assert report.watermark_id == report.credentials.ledger_id
+    assert report.verdict.kind is VerdictKind.OURS_INTACT
+    assert report.ledger is not None
+    assert report.ledger.id == report.credentials.ledger_id
+    # Intact credentials of ours skip the watermark layer in verify; it is still in the frames.
+    frames = decode_video(signed_clip, max_frames=36)
+    assert fuzz_services.watermark_reader.read(frames) == report.credentials.ledger_id
 
 
 @hsettings(
