@@ -17,6 +17,7 @@ import io
 import resource
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def photos() -> dict[str, Callable[[], np.ndarray]]:
         "bw": lambda: np.repeat(data.camera()[..., None], 3, axis=2),
         "dark": lambda: (data.astronaut() * 0.12).astype(np.uint8),
         "tiny200": lambda: cv2.resize(data.chelsea(), (200, 133), interpolation=cv2.INTER_AREA),
-        "huge6000": lambda: _decode(landscape(6000, 4000, seed=2)),
+        "huge6000": lambda: cv2.resize(
+            _decode(landscape(1500, 1000, seed=2)), (6000, 4000), interpolation=cv2.INTER_CUBIC
+        ),
     }
 
 
@@ -126,16 +129,19 @@ def quality(args: argparse.Namespace) -> None:
     animator = ProceduralAnimator()
     animator.animate(Image(photos()["portrait"](), "PNG", "image/png", ""), ClipSpec(seconds=0.5))
     print(
-        f"{'photo':10} {'in px':>11} {'s':>6} {'seam':>5} {'flick':>6} {'psnr0':>6} "
-        f"{'E in':>5} {'E out':>5} {'edgeW':>6} {'rss MB':>7}  plan"
+        f"{'photo':10} {'in px':>11} {'wall s':>6} {'cpu s':>6} {'seam':>5} {'flick':>6} "
+        f"{'psnr0':>6} {'E in':>5} {'E out':>5} {'edgeW':>6} {'peakMB':>6} {'rssMB':>6}  plan"
     )
     for name, make in photos().items():
         pixels = make()
         image = Image(np.ascontiguousarray(pixels), "PNG", "image/png", "")
         spec = ClipSpec(prompt=args.prompt, seconds=args.seconds, size=args.size)
-        start = time.perf_counter()
+        tracemalloc.start()
+        start, cpu = time.perf_counter(), time.process_time()
         frames = animator.animate(image, spec).array
-        took = time.perf_counter() - start
+        took, cpu = time.perf_counter() - start, time.process_time() - cpu
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
         rig = animator.prepare(image, spec)
         still = animator.animate(
             image, ClipSpec(args.prompt, args.seconds, size=args.size, camera=Camera.NONE)
@@ -144,10 +150,10 @@ def quality(args: argparse.Namespace) -> None:
         e_in, e_out = energy_in_out(gs, rig.region)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
-            f"{name:10} {pixels.shape[1]:>5}x{pixels.shape[0]:<5} {took:6.2f} "
+            f"{name:10} {pixels.shape[1]:>5}x{pixels.shape[0]:<5} {took:6.2f} {cpu:6.2f} "
             f"{seam_ratio(g):5.2f} {flicker(g):6.3f} {psnr(frames[0], rig.photo):6.1f} "
             f"{e_in:5.2f} {e_out:5.2f} {edge_warp_error(g, rig.scene.subject):6.2f} "
-            f"{rss:7.0f}  {'+'.join(rig.plan.presets)} faces={len(rig.scene.faces)} "
+            f"{peak:6.0f} {rss:6.0f}  {'+'.join(rig.plan.presets)} faces={len(rig.scene.faces)} "
             f"layers={rig.layer is not None} sky={rig.drift is not None}"
         )
         contact_sheet(name, frames, g)
@@ -163,15 +169,16 @@ def speed() -> None:
         ("1280x720 4s", cv2.resize(data.astronaut(), (1280, 720)), 1280, 4.0),
         ("1280x720 4s land", _decode(landscape(1280, 720)), 1280, 4.0),
     ]
-    print(f"{'case':18} {'median s':>8} {'min s':>6}  (analysis + animation, 24 fps)")
+    print(f"{'case':18} {'median s':>8} {'min s':>6} {'cpu s':>6}  (analysis + animation, 24 fps)")
     for label, pixels, size, seconds in cases:
         image = Image(np.ascontiguousarray(pixels), "PNG", "image/png", "")
-        times = []
+        times, cpus = [], []
         for seed in range(5):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             animator.animate(image, ClipSpec(seconds=seconds, size=size, seed=seed))
             times.append(time.perf_counter() - start)
-        print(f"{label:18} {np.median(times):8.3f} {min(times):6.3f}")
+            cpus.append(time.process_time() - cpu)
+        print(f"{label:18} {np.median(times):8.3f} {min(times):6.3f} {np.median(cpus):6.3f}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {rss:.0f} MB (ru_maxrss, includes MiniLM and MediaPipe)")
 

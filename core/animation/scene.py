@@ -73,6 +73,27 @@ def _mediapipe() -> tuple[Any, Any] | None:
     return segmenter, mesh
 
 
+def _tiles(h: int, w: int) -> list[tuple[int, int, int]]:
+    """Square windows ``(y, x, side)`` covering a photo, half-overlapping along its long side.
+
+    MediaPipe squeezes its input into a square, so a wide group shot would shrink every face
+    below what its detector finds; squares keep them at their size.
+    """
+    side = min(h, w)
+    # NOTE: photos up to 4:3 are close enough to square to analyse in one go.
+    if max(h, w) <= 1.4 * side:
+        return [(0, 0, max(h, w))]
+    length = max(h, w)
+    starts = [*range(0, length - side, side // 2), length - side]
+    return [(s, 0, side) if h > w else (0, s, side) for s in starts]
+
+
+def _same_face(face: F32, faces: list[F32]) -> bool:
+    """Whether ``face`` (seen again in an overlapping tile) is already among ``faces``."""
+    width = float(np.linalg.norm(face[454] - face[234]))
+    return any(float(np.linalg.norm(other[1] - face[1])) < 0.5 * width for other in faces)
+
+
 def _people(thumb: NDArray[np.uint8], large: NDArray[np.uint8]) -> tuple[F32, list[F32]]:
     """Return the subject mask of ``thumb`` and face landmarks in ``thumb`` pixels."""
     h, w = thumb.shape[:2]
@@ -80,16 +101,24 @@ def _people(thumb: NDArray[np.uint8], large: NDArray[np.uint8]) -> tuple[F32, li
     if models is None:
         return np.zeros((h, w), np.float32), []
     segmenter, mesh = models
+    lh, lw = large.shape[:2]
+    mask = np.zeros((lh, lw), np.float32)
+    faces: list[F32] = []
     # The graphs are not thread-safe; jobs in one process take turns (a few ms each).
     with _mp_lock, warnings.catch_warnings():
         # protobuf 4.25 warns on every face-mesh result; mediapipe 0.10.14 still calls that API.
         warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype")
-        mask = np.asarray(segmenter.process(thumb).segmentation_mask, np.float32)
-        result = mesh.process(large)
-    faces = [
-        np.array([(p.x * w, p.y * h) for p in face.landmark], np.float32)
-        for face in (result.multi_face_landmarks or [])
-    ]
+        for y, x, side in _tiles(lh, lw):
+            tile = np.ascontiguousarray(large[y : y + side, x : x + side])
+            th, tw = tile.shape[:2]
+            part = np.asarray(segmenter.process(tile).segmentation_mask, np.float32)
+            np.maximum(mask[y : y + th, x : x + tw], part, out=mask[y : y + th, x : x + tw])
+            for found in mesh.process(tile).multi_face_landmarks or []:
+                points = [(p.x * tw + x, p.y * th + y) for p in found.landmark]
+                face = np.array(points, np.float32) * np.array([w / lw, h / lh], np.float32)
+                if not _same_face(face, faces):
+                    faces.append(face)
+    mask = np.asarray(cv2.resize(mask, (w, h), interpolation=cv2.INTER_AREA), np.float32)
     coverage = float((mask > 0.5).mean())
     if coverage > _SUBJECT_MAX or (not faces and coverage < _SUBJECT_MIN):
         mask = np.zeros_like(mask)
