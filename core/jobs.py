@@ -165,7 +165,7 @@ class ArqRunner:
     async def close(self) -> None:
         """Disconnect."""
         if self._pool is not None:
-            await self._pool.aclose()
+            await self._pool.aclose(close_connection_pool=True)
             self._pool = None
 
     @property

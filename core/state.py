@@ -11,7 +11,7 @@ from typing import Any
 
 from core.audit import AuditLog
 from core.community import CommunityStore
-from core.ports import CommunityState, Ledger, Store
+from core.ports import CommunityState, Ledger
 from core.settings import Settings
 from core.store import Database
 
@@ -50,6 +50,7 @@ class RedisStore:
     community: CommunityState
     audit: AuditLog
     client: Any
+    url: str
 
     @classmethod
     def open(cls, url: str) -> RedisStore:
@@ -58,16 +59,22 @@ class RedisStore:
         from core.redis_store import RedisAuditLog, RedisCommunityStore
 
         client = redis_client(url)
-        return cls(RedisLedger(client), RedisCommunityStore(client), RedisAuditLog(client), client)
+        return cls(
+            RedisLedger(client), RedisCommunityStore(client), RedisAuditLog(client), client, url
+        )
 
     def ping(self) -> bool:
-        """Return whether Redis answers."""
+        """Return whether Redis answers within a second (no retries: readiness must be quick)."""
+        import redis
         from redis.exceptions import RedisError
 
+        probe = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            return bool(self.client.ping())
+            return bool(probe.ping())
         except RedisError:
             return False
+        finally:
+            probe.close()
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -91,7 +98,7 @@ def redis_client(url: str) -> Any:
     )
 
 
-def open_store(settings: Settings, db: Database) -> Store:
+def open_store(settings: Settings, db: Database) -> SqliteStore | RedisStore:
     """Return the Redis store when ``redis_url`` is set, else the SQLite one on ``db``."""
     if settings.redis_url:
         log.info("shared state in Redis")

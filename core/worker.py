@@ -191,12 +191,14 @@ async def run_worker(
         burst: stop once the queue is empty (benchmarks).
         services: services to share with the caller; built (and closed) here when None.
     """
+    from arq.connections import create_pool
     from arq.worker import Worker
 
     options = worker_settings(settings)
     if services is not None:
         options["ctx"]["services"] = services
-    worker = Worker(**options, burst=burst)
+    pool = await create_pool(options["redis_settings"])
+    worker = Worker(**options, redis_pool=pool, burst=burst)
     # NOTE: arq's lease is its longest timeout + 10 s; ours is renewed while a job runs, so a
     # dead worker's job is run again after ``lease_s`` instead of after the job timeout.
     worker.in_progress_timeout_s = settings.queue.lease_s
@@ -208,7 +210,16 @@ async def run_worker(
         stopping.cancel()
         main.cancel()
         await asyncio.gather(main, return_exceptions=True)
-        await worker.close()
+        # Running jobs are cancelled (arq puts them back on the queue); awaited here because
+        # ``Worker.close`` gathers them without catching their cancellation.
+        for task in worker.tasks.values():
+            task.cancel()
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        worker.tasks.clear()
+        try:
+            await worker.close()
+        finally:
+            await pool.aclose(close_connection_pool=True)
     if main.done() and not main.cancelled() and (error := main.exception()) is not None:
         raise error
 

@@ -85,6 +85,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/clips/{ledger_id:[0-9a-f]{12}}.mp4", clip)
     app.router.add_post("/api/verify", verify)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
 
 
@@ -111,6 +112,17 @@ async def index(request: web.Request) -> web.StreamResponse:
 async def healthz(request: web.Request) -> web.Response:
     """Say the process is up."""
     return web.Response(text="ok")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Say whether jobs can be taken: shared state (Redis in distributed mode) answers.
+
+    The signer is loaded before the service opens, so a running process has one.
+    """
+    service = request.app[SERVICE]
+    if not await asyncio.to_thread(service.services.store.ping):
+        return web.Response(status=503, text="shared state unreachable")
+    return web.Response(text="ready")
 
 
 async def animate(request: web.Request) -> web.Response:
