@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import re
 import time
@@ -22,6 +23,7 @@ from discord.ext import commands
 from bots import render
 from bots.chat import SETTING_NAMES, ChatError, settings_text
 from bots.discord_bot import AttachmentRefused, AttachmentTooLarge
+from bots.discord_views import BUTTONS, clip_view, consent_view, report_ids
 from bots.i18n import t
 from core.community import ClipMessage
 from core.errors import JobFailed
@@ -90,13 +92,13 @@ class PhotoCog(commands.Cog):
         ]
         for menu in self._menus:
             self.bot.tree.add_command(menu)
-        self.bot.add_dynamic_items(VerifyButton, ReportButton, DeleteButton, RetryButton)
+        self.bot.add_dynamic_items(*BUTTONS)
 
     async def cog_unload(self) -> None:
         """Remove what cog_load added."""
         for menu in self._menus:
             self.bot.tree.remove_command(menu.name, type=menu.type)
-        self.bot.remove_dynamic_items(VerifyButton, ReportButton, DeleteButton, RetryButton)
+        self.bot.remove_dynamic_items(*BUTTONS)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -104,7 +106,8 @@ class PhotoCog(commands.Cog):
         """Log first, then apologise plainly and privately."""
         log.error("command %s failed", interaction.command and interaction.command.name,
                   exc_info=error)  # fmt: skip
-        await send_error(interaction, render.failure_message("internal"))
+        lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
+        await send_error(interaction, render.failure_message("internal", lang=lang))
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -165,7 +168,7 @@ class PhotoCog(commands.Cog):
             await send_error(interaction, exc.text(lang))
             return
         current = await self.bot.chat.chat_settings(ref)
-        text = settings_text(current, lang).rsplit("\n\n", 1)[0]
+        text = settings_text(current, lang, channels=True).rsplit("\n\n", 1)[0]
         await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="report", description="Report a clip this bot made.")
@@ -181,17 +184,19 @@ class PhotoCog(commands.Cog):
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
         """Animate the first photo of a message."""
+        ref = chat_ref(interaction)
+        lang = await self.bot.chat.language(ref, str(interaction.locale))
         photo = next((a for a in message.attachments if is_image(a)), None)
         if photo is None:
-            await send_error(interaction, render.reason_message("not_an_image"))
+            await send_error(interaction, render.reason_message("not_an_image", lang=lang))
             return
-        ref = chat_ref(interaction)
-        rule = await self.bot.chat.consent_rule(ref, str(message.author.id))
-        if rule != "go":
-            # Asking the owner needs a consent round trip that is not built for Discord yet;
-            # until then someone else's photo is refused unless the server allows it.
-            lang = await self.bot.chat.language(ref, str(interaction.locale))
+        owner = "" if message.author.bot else str(message.author.id)
+        rule = await self.bot.chat.consent_rule(ref, owner)
+        if rule == "never":
             await send_error(interaction, t("consent.never", lang))
+            return
+        if rule == "ask":
+            await self.ask_consent(interaction, message, photo, lang)
             return
         await self.animate(interaction, photo, spec_for(self.bot))
 
@@ -201,15 +206,18 @@ class PhotoCog(commands.Cog):
             (a for a in message.attachments if VIDEO_OR_IMAGE.match(a.content_type or "")), None
         )
         if found is None:
-            await send_error(interaction, "That message has no photo or clip to check.")
+            lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
+            await send_error(interaction, t("verify.nothing_to_check", lang))
             return
         await self.verify_attachment(interaction, found)
 
     async def report_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Report the clip in a message by reading the id from its buttons."""
-        ids = [m.group(1) for m in map(ReportButton.match, _custom_ids(message)) if m]
+        ours = self.bot.user is not None and message.author.id == self.bot.user.id
+        ids = report_ids(message) if ours else []
         if not ids:
-            await send_error(interaction, "That message is not a clip this bot made.")
+            lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
+            await send_error(interaction, t("report.not_ours", lang))
             return
         await self.file_report(interaction, ids[0], "")
 
@@ -233,32 +241,103 @@ class PhotoCog(commands.Cog):
         if photo.size > limits.max_bytes:
             await send_error(interaction, render.reason_message("too_large", lang=lang))
             return
-        chat_settings = await self.bot.chat.chat_settings(ref)
-        if not chat_settings.enabled:
-            await send_error(interaction, t("alive.disabled", lang))
+        try:
+            chat_settings = await self.bot.chat.check_allowed(ref, str(interaction.channel_id))
+        except ChatError as exc:
+            await send_error(interaction, exc.text(lang))
             return
         if chat_settings.seconds and not explicit_seconds:
             spec = replace(spec, seconds=chat_settings.seconds)
         await interaction.response.defer(thinking=True)
+        data = await self.fetch_photo(interaction, photo.url, lang)
+        if data is not None:
+            key = f"discord:{interaction.id}"
+            await self.run_job(interaction, JobRequest(Photo(data, photo.filename), spec, ref, key))
+
+    async def fetch_photo(
+        self, interaction: discord.Interaction, url: str, lang: str
+    ) -> bytes | None:
+        """Download a photo after deferring; on refusal, say why and return None."""
         try:
-            data = await self.bot.download(photo.url, limits.max_bytes)
+            return await self.bot.download(url, self.bot.alive_settings.limits.max_bytes)
         except AttachmentTooLarge:
-            await fail_after_defer(interaction, render.reason_message("too_large"))
-            return
+            await fail_after_defer(interaction, render.reason_message("too_large", lang=lang))
         except AttachmentRefused as exc:
             log.warning("refused to fetch an attachment from host %r", str(exc))
-            await fail_after_defer(interaction, render.reason_message("not_an_image"))
+            await fail_after_defer(interaction, render.reason_message("not_an_image", lang=lang))
+        return None
+
+    async def ask_consent(
+        self,
+        interaction: discord.Interaction,
+        message: discord.Message,
+        photo: discord.Attachment,
+        lang: str,
+    ) -> None:
+        """Ask the photo's owner (Allow / Decline); nothing is animated without the answer."""
+        ref = chat_ref(interaction)
+        try:
+            await self.bot.chat.check_allowed(ref, str(interaction.channel_id))
+        except ChatError as exc:
+            await send_error(interaction, exc.text(lang))
             return
-        request = JobRequest(Photo(data, photo.filename), spec, ref, f"discord:{interaction.id}")
-        await self.run_job(interaction, request)
+        photo_ref = json.dumps([photo.url, photo.filename, photo.size, str(interaction.channel_id)])
+        request = await self.bot.chat.ask_consent(ref, str(message.author.id), photo_ref, lang)
+        owner_lang = await self.bot.chat.language(ref, None)
+        text = t("consent.ask", owner_lang, owner=message.author.mention,
+                 requester=interaction.user.mention)  # fmt: skip
+        await interaction.response.send_message(
+            text,
+            view=consent_view(request.id, owner_lang),
+            allowed_mentions=discord.AllowedMentions(users=[message.author]),
+        )
+        await interaction.followup.send(t("consent.waiting", lang), ephemeral=True)
+
+    async def answer_consent(
+        self, interaction: discord.Interaction, consent_id: str, allow: bool
+    ) -> None:
+        """Record the owner's answer; on Allow, animate for the requester (their quota)."""
+        lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
+        try:
+            request = await self.bot.chat.answer_consent(
+                consent_id, str(interaction.user.id), allow
+            )
+        except ChatError as exc:
+            await send_error(interaction, exc.text(lang))
+            return
+        requester_lang = request.request_text or lang
+        if request.state != "allowed":
+            await interaction.response.edit_message(
+                content=t("consent.declined", requester_lang), view=None
+            )
+            return
+        await interaction.response.edit_message(
+            content=t("consent.allowed", requester_lang), view=None
+        )
+        url, filename, _, _ = json.loads(request.photo_ref)
+        data = await self.fetch_photo(interaction, url, requester_lang)
+        if data is None:
+            return
+        requester = ChatRef("discord", request.chat_id, request.requester_id, str(interaction.id))
+        key = f"discord:consent:{request.id}"
+        job = JobRequest(Photo(data, filename), spec_for(self.bot), requester, key)
+        await self.run_job(interaction, job)
 
     async def run_job(self, interaction: discord.Interaction, request: JobRequest) -> None:
-        """Count the quota, submit, show paced progress, then post the clip or a plain error."""
+        """Count the quota, submit, show paced progress, then post the clip or a plain error.
+
+        The clip is encoded to fit this interaction's upload limit (``max_bytes``), so what is
+        posted is the signed file itself, never a re-encoded copy.
+        """
         assert request.chat is not None
         lang = await self.bot.chat.language(request.chat, str(interaction.locale))
         try:
             handle = await self.bot.chat.submit(
-                request.chat, request.photo, request.spec, request.idempotency_key
+                request.chat,
+                request.photo,
+                request.spec,
+                request.idempotency_key,
+                max_bytes=upload_limit(interaction),
             )
         except ChatError as exc:
             await fail_after_defer(interaction, exc.text(lang))
@@ -276,7 +355,7 @@ class PhotoCog(commands.Cog):
         if outcome.clip is None:
             await fail_after_defer(interaction, render.outcome_message(outcome, lang=lang))
             return
-        await self.post_clip(interaction, outcome, handle.id)
+        await self.post_clip(interaction, outcome, handle.id, request.chat, lang)
 
     async def _show_progress(
         self, interaction: discord.Interaction, handle: Any, lang: str
@@ -295,35 +374,48 @@ class PhotoCog(commands.Cog):
             shown, last = text, time.monotonic()
 
     async def post_clip(
-        self, interaction: discord.Interaction, outcome: Outcome, job_id: str
+        self,
+        interaction: discord.Interaction,
+        outcome: Outcome,
+        job_id: str,
+        requester: ChatRef,
+        lang: str,
     ) -> None:
         """Post the clip as a follow-up, or in the channel once the token has expired."""
         clip = outcome.clip
         assert clip is not None
         if len(clip.data) > upload_limit(interaction):
-            # NOTE: core re-encodes and re-signs for a smaller limit (see docs/discord.md);
-            # never send an unsigned or truncated clip.
-            log.warning(
-                "clip %s is %d bytes, over the upload limit", clip.ledger_id, len(clip.data)
-            )
-            await fail_after_defer(interaction, "Sorry, the clip is too large for this server.")
+            # The job was encoded to fit max_bytes; should the limit have shrunk since (a
+            # server lost its boost), never send a truncated or re-encoded, unsigned copy.
+            log.warning("clip %s is %d bytes, over the upload limit", clip.ledger_id,
+                        len(clip.data))  # fmt: skip
+            await fail_after_defer(interaction, render.failure_message("too_large", lang=lang))
             return
-        view = clip_view(clip.ledger_id, interaction.user.id, job_id)
+        # Claimed before sending, so a second follower of the same job never posts it again.
+        if not await self.bot.chat.claim_delivery(requester, job_id):
+            return
+        view = clip_view(clip.ledger_id, int(requester.user_id), job_id, lang)
         filename = f"alive-{clip.ledger_id}.mp4"
+        mention = f"<@{requester.user_id}>"
         expired = time.time() - interaction.created_at.timestamp() > self.bot.options.token_ttl_s
-        if expired and isinstance(interaction.channel, discord.abc.Messageable):
-            sent = await interaction.channel.send(
-                f"{interaction.user.mention} {outcome.note}",
-                file=discord.File(io.BytesIO(clip.data), filename),
-                view=view,
-                allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
-            )
-        else:
-            sent = await send_followup(interaction, outcome.note, clip.data, filename, view)
-        ref = chat_ref(interaction)
-        await self.bot.chat.clip_sent(
-            ClipMessage(clip.ledger_id, "discord", ref.chat_id, str(sent.id), ref.user_id)
-        )
+        try:
+            if expired and isinstance(interaction.channel, discord.abc.Messageable):
+                sent = await interaction.channel.send(
+                    f"{mention} {outcome.note}",
+                    file=discord.File(io.BytesIO(clip.data), filename),
+                    view=view,
+                    allowed_mentions=discord.AllowedMentions(
+                        users=[discord.Object(int(requester.user_id))]
+                    ),
+                )
+            else:
+                sent = await send_followup(interaction, outcome.note, clip.data, filename, view)
+        except discord.HTTPException:
+            await self.bot.chat.release_delivery(job_id)
+            raise
+        await self.bot.chat.clip_sent(ClipMessage(
+            clip.ledger_id, "discord", requester.chat_id, str(sent.id), requester.user_id
+        ))  # fmt: skip
         if expired:
             return
         try:
@@ -336,27 +428,29 @@ class PhotoCog(commands.Cog):
     ) -> None:
         """Download a file, verify it, and answer with the report."""
         limit = self.bot.alive_settings.limits.max_bytes
+        lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
         if attachment.size > limit:
-            await send_error(interaction, render.reason_message("too_large"))
+            await send_error(interaction, render.reason_message("too_large", lang=lang))
             return
         await interaction.response.defer(thinking=True)
         try:
             data = await self.bot.download(attachment.url, limit)
         except (AttachmentTooLarge, AttachmentRefused):
-            await fail_after_defer(interaction, render.reason_message("too_large"))
+            await fail_after_defer(interaction, render.reason_message("too_large", lang=lang))
             return
         report = await self.service.verify(data)
-        await interaction.followup.send(render.verify_text(report))
+        await interaction.followup.send(render.verify_text(report, lang=lang))
 
     async def verify_ledger_clip(self, interaction: discord.Interaction, ledger_id: str) -> None:
         """Verify a stored clip of ours (the Verify button): privately, to whoever asked."""
-        data = self.service.clips.load(ledger_id)
+        lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
+        data = await asyncio.to_thread(self.service.clips.load, ledger_id)
         if data is None:
-            await send_error(interaction, "That clip is no longer stored (expired or taken down).")
+            await send_error(interaction, t("alive.clip_gone", lang))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         report = await self.service.verify(data)
-        await interaction.followup.send(render.verify_text(report), ephemeral=True)
+        await interaction.followup.send(render.verify_text(report, lang=lang), ephemeral=True)
 
     async def file_report(
         self, interaction: discord.Interaction, ledger_id: str, reason: str
@@ -377,18 +471,23 @@ class PhotoCog(commands.Cog):
 
     async def delete_clip(self, interaction: discord.Interaction, requester: int) -> None:
         """Delete a clip message; only the person who asked for it may."""
+        ref = chat_ref(interaction)
+        lang = await self.bot.chat.language(ref, str(interaction.locale))
         if interaction.user.id != requester:
-            await send_error(interaction, "Only the person who asked for this clip can delete it.")
+            await send_error(interaction, t("alive.delete_not_yours", lang))
             return
         if interaction.message is not None:
             await interaction.message.delete()
-        await interaction.response.send_message("Deleted.", ephemeral=True)
+            where = ChatRef("discord", ref.chat_id, ref.user_id, str(interaction.message.id))
+            await self.bot.chat.clip_deleted(where)
+        await interaction.response.send_message(t("alive.deleted", lang), ephemeral=True)
 
     async def retry(self, interaction: discord.Interaction, job_id: str) -> None:
         """Run a recent request again with another seed."""
         request = self._recent.get(job_id)
         if request is None:
-            await send_error(interaction, "Please send the photo again: it is no longer kept.")
+            lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
+            await send_error(interaction, t("alive.retry_gone", lang))
             return
         await interaction.response.defer(thinking=True)
         spec = replace(request.spec, seed=request.spec.seed + 1)
@@ -451,140 +550,6 @@ def _retry_after(exc: discord.HTTPException) -> float:
     if match:
         return float(match.group(1))
     return float(exc.response.headers.get("Retry-After", "1"))
-
-
-def clip_view(ledger_id: str, requester: int, job_id: str) -> discord.ui.View:
-    """Return the clip's buttons: Verify, Report, Delete (requester only), Retry."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(VerifyButton(ledger_id))
-    view.add_item(ReportButton(ledger_id))
-    view.add_item(DeleteButton(ledger_id, requester))
-    view.add_item(RetryButton(job_id))
-    return view
-
-
-def _custom_ids(message: discord.Message) -> list[str]:
-    ids = []
-    for row in message.components:
-        for child in getattr(row, "children", []):
-            custom_id = getattr(child, "custom_id", None)
-            if custom_id:
-                ids.append(custom_id)
-    return ids
-
-
-def _cog(interaction: discord.Interaction) -> PhotoCog:
-    cog = interaction.client.get_cog("PhotoCog")  # type: ignore[attr-defined]
-    assert isinstance(cog, PhotoCog)
-    return cog
-
-
-class VerifyButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"alive:verify:(?P<id>[0-9a-f]{12})",
-):
-    """Verifies the stored clip, privately."""
-
-    def __init__(self, ledger_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Verify", custom_id=f"alive:verify:{ledger_id}"))
-        self.ledger_id = ledger_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: Any, item: Any, match: re.Match[str]
-    ) -> VerifyButton:
-        """Rebuild from the custom id."""
-        return cls(match["id"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        """Verify."""
-        await _cog(interaction).verify_ledger_clip(interaction, self.ledger_id)
-
-
-class ReportButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"alive:report:(?P<id>[0-9a-f]{12})",
-):
-    """Reports the clip to the moderators."""
-
-    PATTERN = re.compile(r"^alive:report:([0-9a-f]{12})$")
-
-    def __init__(self, ledger_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Report", style=discord.ButtonStyle.secondary,
-                custom_id=f"alive:report:{ledger_id}",
-            )
-        )  # fmt: skip
-        self.ledger_id = ledger_id
-
-    @classmethod
-    def match(cls, custom_id: str) -> re.Match[str] | None:
-        """Return the match of a report button's custom id."""
-        return cls.PATTERN.match(custom_id)
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: Any, item: Any, match: re.Match[str]
-    ) -> ReportButton:
-        """Rebuild from the custom id."""
-        return cls(match["id"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        """Report."""
-        await _cog(interaction).file_report(interaction, self.ledger_id, "")
-
-
-class DeleteButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"alive:delete:(?P<id>[0-9a-f]{12}):(?P<user>[0-9]+)",
-):
-    """Deletes the clip message; only for the requester."""
-
-    def __init__(self, ledger_id: str, requester: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Delete", style=discord.ButtonStyle.danger,
-                custom_id=f"alive:delete:{ledger_id}:{requester}",
-            )
-        )  # fmt: skip
-        self.requester = requester
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: Any, item: Any, match: re.Match[str]
-    ) -> DeleteButton:
-        """Rebuild from the custom id."""
-        return cls(match["id"], int(match["user"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        """Delete."""
-        await _cog(interaction).delete_clip(interaction, self.requester)
-
-
-class RetryButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"alive:retry:(?P<job>[0-9a-f]+)",
-):
-    """Runs the same photo again with another seed."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Retry", style=discord.ButtonStyle.secondary,
-                custom_id=f"alive:retry:{job_id}",
-            )
-        )  # fmt: skip
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: Any, item: Any, match: re.Match[str]) -> RetryButton:
-        """Rebuild from the custom id."""
-        return cls(match["job"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        """Retry."""
-        await _cog(interaction).retry(interaction, self.job_id)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -149,7 +149,7 @@ class FakeDiscord:
         await asyncio.wait_for(self._connected.wait(), wait_s)
 
     async def wait_for(
-        self, predicate: Callable[[Recorded], bool], wait_s: float = 20.0
+        self, predicate: Callable[[Recorded], bool], wait_s: float = 45.0
     ) -> Recorded:
         """Wait for a recorded REST request matching ``predicate`` and return it."""
 
@@ -437,6 +437,10 @@ class FakeDiscord:
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         record = Recorded(request.method, path, query=dict(request.query))
         await self._read_body(request, record)
+        if any(len(data) > self.upload_limit for data in record.files.values()):
+            record.status = 413  # what Discord answers for a file over the upload limit
+            await self._record(record)
+            return _json({"message": "Request entity too large", "code": 40005}, status=413)
         limited = self._rate_limited(record)
         if limited is not None:
             record.status = 429

@@ -105,3 +105,35 @@ async def test_reports_are_rate_limited_and_dismissed_once(chat: ChatLogic) -> N
     assert (resolved.state, messages) == ("dismissed", [])
     with pytest.raises(ChatError, match="already"):
         await chat.resolve(items[0].id, mod, take_down=True)
+
+
+async def test_a_request_key_is_counted_once(chat: ChatLogic) -> None:
+    ann = ChatRef("telegram", "-1", "ann", "5")
+    first = await chat.submit(ann, Photo(b"x"), parse_alive("", CLIP), "same")
+    again = await chat.submit(ann, Photo(b"x"), parse_alive("", CLIP), "same")
+    assert again.id == first.id
+    assert chat.store.quota_used("telegram", "-1", "ann", chat.today()) == 1
+    assert await chat.claim_delivery(ann, first.id)
+    assert not await chat.claim_delivery(ann, first.id)
+
+
+async def test_appeals_are_capped_per_day(chat: ChatLogic) -> None:
+    eve = ChatRef("telegram", "-1", "eve")
+    for i in range(3):
+        await chat.appeal(eve, f"job{i}", "nsfw_photo", "")
+    with pytest.raises(ChatError, match="appeal_limit"):
+        await chat.appeal(eve, "job9", "nsfw_photo", "")
+
+
+async def test_channels_setting(chat: ChatLogic) -> None:
+    mod = ChatRef("discord", "g1", "mod")
+    changed = await chat.change_setting(mod, "channels", "<#12>, 34")
+    assert changed.channels == ("12", "34")
+    assert (await chat.chat_settings(mod)).channels == ("12", "34")
+    await chat.check_allowed(mod, "12")
+    await chat.check_allowed(mod, None)  # where channels do not apply (Telegram)
+    with pytest.raises(ChatError, match="wrong_channel"):
+        await chat.check_allowed(mod, "99")
+    with pytest.raises(ChatError, match="bad_value"):
+        await chat.change_setting(mod, "channels", "general")
+    assert (await chat.change_setting(mod, "channels", "all")).channels == ()

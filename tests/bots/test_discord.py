@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import SecretStr
 
@@ -26,6 +27,7 @@ from core.services import Services
 from core.settings import Settings
 from core.types import CredentialState
 from tests.bots.discord_fake import MANAGE_GUILD, TOKEN, FakeDiscord, Recorded
+from tests.conftest import jpeg_bytes
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -255,3 +257,112 @@ async def test_report_button_files_one_report(env: Env) -> None:
     assert "already reported" in replies[1].json["data"]["content"]
     reports = CommunityStore(env.service.services.db).open_reports("discord")
     assert [r.subject for r in reports] == [ledger_id]
+
+
+def content_of(recorded: Recorded) -> str:
+    """The text of a callback (its data) or of a follow-up."""
+    body = recorded.json or {}
+    return str((body.get("data") or body).get("content", ""))
+
+
+def clip_message(env: Env, followup: Recorded) -> dict[str, Any]:
+    """The channel message a posted clip became, as a button press carries it."""
+    message = env.fake.message([], author_id=env.fake.bot_id)
+    message["components"] = followup.json["components"]
+    return message
+
+
+async def test_animating_someone_elses_photo_waits_for_the_owners_answer(env: Env) -> None:
+    fake, other, stranger = env.fake, env.fake.next_id(), env.fake.next_id()
+    photo = fake.message([fake.add_attachment("cat.jpg", env.photo, "image/jpeg")])  # owner's
+    payload = await fake.interact(fake.message_command("Animate photo", photo, user_id=other))
+    ask = await fake.wait_for(callback_of(fake, payload))
+    assert ask.json["type"] == 4
+    assert f"<@{fake.owner_id}>" in content_of(ask)
+    buttons = [c["custom_id"] for row in ask.json["data"]["components"] for c in row["components"]]
+    assert [b.rsplit(":", 1)[1] for b in buttons] == ["1", "0"]
+    await asyncio.sleep(0.3)
+    assert fake.attachment_fetches == []  # nothing fetched, nothing animated before the answer
+    asked = fake.message([], author_id=fake.bot_id)
+    asked["components"] = ask.json["data"]["components"]
+    press = await fake.interact(fake.button(buttons[0], asked, user_id=stranger))
+    refused = await fake.wait_for(callback_of(fake, press))
+    assert "Only the person who posted" in content_of(refused)
+    allow = await fake.interact(fake.button(buttons[0], asked))  # the owner
+    answer = await fake.wait_for(callback_of(fake, allow))
+    assert answer.json["type"] == 7  # the question is replaced by the answer
+    assert "Allowed" in content_of(answer)
+    followup = await fake.wait_for(is_followup(fake, allow["token"]))
+    await assert_signed_clip(env, followup)
+    ids = [c["custom_id"] for row in followup.json["components"] for c in row["components"]]
+    delete_id = next(i for i in ids if i.startswith("alive:delete"))
+    assert delete_id.endswith(f":{other}")  # the requester's clip, not the owner's
+
+
+async def test_clip_is_encoded_to_fit_a_small_upload_limit_and_still_verifies(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Noise compresses badly: at 4 s this clip is far over 150 kB unless encoding lowers it.
+    noise = np.random.default_rng(7).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    limit = 150 * 1024
+    async with FakeDiscord(upload_limit=limit) as fake, running_bot(fake, services, settings) as s:
+        env = Env(fake, s, jpeg_bytes(noise, quality=95))
+        attachment = fake.add_attachment("noise.jpg", env.photo, "image/jpeg")
+        opts = [{"name": "photo", "type": 11, "value": attachment["id"]},
+                {"name": "seconds", "type": 10, "value": 4.0}]  # fmt: skip
+        payload = await fake.interact(fake.slash("alive", opts, attachments=[attachment]))
+        followup = await fake.wait_for(is_followup(fake, payload["token"]), 60)
+        await assert_signed_clip(env, followup)
+        (data,) = followup.files.values()
+        assert len(data) <= limit
+        assert [r.status for r in fake.requests if r.files] == [200]  # nothing was refused
+
+
+async def test_channels_setting_limits_where_photos_are_animated(env: Env) -> None:
+    elsewhere = env.fake.next_id()
+    opts = [{"name": "name", "type": 3, "value": "channels"},
+            {"name": "value", "type": 3, "value": f"<#{elsewhere}>"}]  # fmt: skip
+    change = await env.fake.interact(
+        env.fake.slash("alive-settings", opts, permissions=MANAGE_GUILD)
+    )
+    shown = await env.fake.wait_for(callback_of(env.fake, change))
+    assert f"channels: <#{elsewhere}>" in content_of(shown)
+    payload = await alive(env)
+    refused = await env.fake.wait_for(callback_of(env.fake, payload))
+    assert refused.json["data"]["flags"] & 64
+    assert f"only in <#{elsewhere}>" in content_of(refused)
+    assert env.fake.attachment_fetches == []
+
+
+async def test_clip_buttons_and_report_menu(env: Env) -> None:
+    fake = env.fake
+    first = await alive(env)
+    followup = await fake.wait_for(is_followup(fake, first["token"]))
+    ledger_id = await assert_signed_clip(env, followup)
+    clip = clip_message(env, followup)
+    ids = {c["custom_id"].split(":")[1]: c["custom_id"]
+           for row in followup.json["components"] for c in row["components"]}  # fmt: skip
+
+    verify = await fake.interact(fake.button(ids["verify"], clip, user_id=fake.next_id()))
+    checked = await fake.wait_for(is_followup(fake, verify["token"]))
+    assert "made by this service" in content_of(checked)
+    assert checked.json["flags"] & 64  # privately, to whoever asked
+
+    report = await fake.interact(fake.message_command("Report clip", clip))
+    filed = await fake.wait_for(callback_of(fake, report))
+    assert "moderators will look" in content_of(filed)
+    not_ours = fake.message([], author_id=fake.next_id())
+    not_ours["components"] = clip["components"]  # a copy of our buttons on someone's message
+    copied = await fake.interact(fake.message_command("Report clip", not_ours))
+    assert "isn't a clip I made" in content_of(await fake.wait_for(callback_of(fake, copied)))
+
+    retry = await fake.interact(fake.button(ids["retry"], clip))
+    again = await fake.wait_for(is_followup(fake, retry["token"]))
+    assert await assert_signed_clip(env, again) != ledger_id
+
+    stranger = await fake.interact(fake.button(ids["delete"], clip, user_id=fake.next_id()))
+    assert "Only the person" in content_of(await fake.wait_for(callback_of(fake, stranger)))
+    delete = await fake.interact(fake.button(ids["delete"], clip))
+    done = await fake.wait_for(callback_of(fake, delete))
+    assert "Deleted" in content_of(done)
+    assert fake.find("DELETE", f"/channels/{fake.channel_id}/messages/{clip['id']}")

@@ -1,0 +1,190 @@
+"""The Discord adapter's buttons: Verify / Report / Delete / Retry under a clip, Allow / Decline.
+
+Each button is a persistent ``DynamicItem``: its custom id carries what it needs (a ledger id, a
+job id, a consent id), so a button still works after a restart. A press is handed to the cog
+(``bots.discord_cogs.PhotoCog``), which holds the flows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bots.i18n import t
+
+if TYPE_CHECKING:
+    from bots.discord_cogs import PhotoCog
+
+Button = discord.ui.Button[discord.ui.View]
+REPORT_ID = re.compile(r"^alive:report:([0-9a-f]{12})$")
+
+
+def clip_view(ledger_id: str, requester: int, job_id: str, lang: str = "en") -> discord.ui.View:
+    """Return the clip's buttons: Verify, Report, Delete (requester only), Retry."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(VerifyButton(ledger_id, lang))
+    view.add_item(ReportButton(ledger_id, lang))
+    view.add_item(DeleteButton(ledger_id, requester, lang))
+    view.add_item(RetryButton(job_id, lang))
+    return view
+
+
+def consent_view(consent_id: str, lang: str = "en") -> discord.ui.View:
+    """Return the Allow / Decline buttons for the owner of a photo."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ConsentButton(consent_id, True, lang))
+    view.add_item(ConsentButton(consent_id, False, lang))
+    return view
+
+
+def custom_ids(message: discord.Message) -> list[str]:
+    """Return the custom ids of every component of a message."""
+    ids = []
+    for row in message.components:
+        for child in getattr(row, "children", []):
+            custom_id = getattr(child, "custom_id", None)
+            if custom_id:
+                ids.append(custom_id)
+    return ids
+
+
+def report_ids(message: discord.Message) -> list[str]:
+    """Return the ledger ids of the Report buttons of a message (our clips carry one)."""
+    return [m.group(1) for m in map(REPORT_ID.match, custom_ids(message)) if m]
+
+
+def _cog(interaction: discord.Interaction) -> PhotoCog:
+    cog = interaction.client.get_cog("PhotoCog")  # type: ignore[attr-defined]
+    assert cog is not None, "PhotoCog is not loaded"
+    return cog  # type: ignore[no-any-return]
+
+
+class VerifyButton(discord.ui.DynamicItem[Button], template=r"alive:verify:(?P<id>[0-9a-f]{12})"):
+    """Verifies the stored clip, privately."""
+
+    def __init__(self, ledger_id: str, lang: str = "en") -> None:
+        super().__init__(
+            discord.ui.Button(label=t("button.verify", lang), custom_id=f"alive:verify:{ledger_id}")
+        )
+        self.ledger_id = ledger_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Any, item: Any, match: re.Match[str]
+    ) -> VerifyButton:
+        """Rebuild from the custom id."""
+        return cls(match["id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Verify."""
+        await _cog(interaction).verify_ledger_clip(interaction, self.ledger_id)
+
+
+class ReportButton(discord.ui.DynamicItem[Button], template=r"alive:report:(?P<id>[0-9a-f]{12})"):
+    """Reports the clip to the moderators."""
+
+    def __init__(self, ledger_id: str, lang: str = "en") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=t("button.report", lang), style=discord.ButtonStyle.secondary,
+                custom_id=f"alive:report:{ledger_id}",
+            )
+        )  # fmt: skip
+        self.ledger_id = ledger_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Any, item: Any, match: re.Match[str]
+    ) -> ReportButton:
+        """Rebuild from the custom id."""
+        return cls(match["id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Report."""
+        await _cog(interaction).file_report(interaction, self.ledger_id, "")
+
+
+class DeleteButton(
+    discord.ui.DynamicItem[Button],
+    template=r"alive:delete:(?P<id>[0-9a-f]{12}):(?P<user>[0-9]+)",
+):
+    """Deletes the clip message; only for the requester."""
+
+    def __init__(self, ledger_id: str, requester: int, lang: str = "en") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=t("button.delete", lang), style=discord.ButtonStyle.danger,
+                custom_id=f"alive:delete:{ledger_id}:{requester}",
+            )
+        )  # fmt: skip
+        self.requester = requester
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Any, item: Any, match: re.Match[str]
+    ) -> DeleteButton:
+        """Rebuild from the custom id."""
+        return cls(match["id"], int(match["user"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Delete."""
+        await _cog(interaction).delete_clip(interaction, self.requester)
+
+
+class RetryButton(discord.ui.DynamicItem[Button], template=r"alive:retry:(?P<job>[0-9a-f]+)"):
+    """Runs the same photo again with another seed."""
+
+    def __init__(self, job_id: str, lang: str = "en") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=t("button.retry", lang), style=discord.ButtonStyle.secondary,
+                custom_id=f"alive:retry:{job_id}",
+            )
+        )  # fmt: skip
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: Any, item: Any, match: re.Match[str]) -> RetryButton:
+        """Rebuild from the custom id."""
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Retry."""
+        await _cog(interaction).retry(interaction, self.job_id)
+
+
+class ConsentButton(
+    discord.ui.DynamicItem[Button],
+    template=r"alive:consent:(?P<id>[0-9a-f]{12}):(?P<allow>[01])",
+):
+    """The photo owner's answer to a request to animate their photo (only they may press it)."""
+
+    def __init__(self, consent_id: str, allow: bool, lang: str = "en") -> None:
+        key, style = (
+            ("button.allow", discord.ButtonStyle.success)
+            if allow
+            else ("button.decline", discord.ButtonStyle.secondary)
+        )
+        super().__init__(
+            discord.ui.Button(
+                label=t(key, lang), style=style,
+                custom_id=f"alive:consent:{consent_id}:{int(allow)}",
+            )
+        )  # fmt: skip
+        self.consent_id, self.allow = consent_id, allow
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Any, item: Any, match: re.Match[str]
+    ) -> ConsentButton:
+        """Rebuild from the custom id."""
+        return cls(match["id"], match["allow"] == "1")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Answer."""
+        await _cog(interaction).answer_consent(interaction, self.consent_id, self.allow)
+
+
+BUTTONS = (VerifyButton, ReportButton, DeleteButton, RetryButton, ConsentButton)
