@@ -1,6 +1,6 @@
 """Measure the moderation policy: precision and recall per category, false positives, latency.
 
-Run: ``.venv/bin/python bench/moderation.py`` (``--split tune|heldout|all``, ``--errors`` to
+Run: ``.venv/bin/python -m bench.moderation`` (``--split tune|heldout|all``, ``--errors`` to
 list the tune split's misses while tuning; held-out misses are never printed, so tuning cannot
 peek at them). The prompts are ``tests/data/prompts.tsv``; the checks are the production chain
 of ``core.services.moderation_checks`` on ``config/policy.toml``. Latency is measured after
