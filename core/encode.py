@@ -302,6 +302,8 @@ def _decode_frames(container: Any, limit: int) -> Frames:
 
     stream = container.streams.video[0]
     context = stream.codec_context
+    if context is None:  # a damaged header can name a codec FFmpeg cannot open
+        raise ValueError("the video stream has no decoder")
     if context.name not in _VIDEO_CODECS:
         raise ValueError(f"unsupported video codec {context.name!r}")
     width, height = context.width // 2 * 2, context.height // 2 * 2

@@ -7,12 +7,19 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
 from core.settings import CONFIG_DIR, Settings, load_settings
 from tests.redis_server import redis_server, redis_url  # noqa: F401  (fixtures, marker redis)
+
+# Fuzz tests draw the same examples on every run, so a failure is reproducible and CI is stable;
+# run with HYPOTHESIS_PROFILE=explore to search new inputs.
+hypothesis.settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis.settings.register_profile("explore", derandomize=False)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"

@@ -35,12 +35,19 @@ def fuzz_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services
     built.close()
 
 
+class Blob(bytes):
+    """Bytes that print their size, so a failing example's report stays readable."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes>"
+
+
 @pytest.fixture(scope="module")
 def signed_clip(fuzz_services: Services) -> bytes:
     spec = ClipSpec(seconds=1, fps=12, size=320)
     outcome = pipeline.run(JobRequest(Photo(jpeg_bytes(scene(320, 288))), spec), fuzz_services)
     assert outcome.clip is not None
-    return outcome.clip.data
+    return Blob(outcome.clip.data)
 
 
 def png_bomb(width: int, height: int) -> bytes:
