@@ -29,6 +29,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.chat import ChatLogic
+from bots.discord_translator import CatalogueTranslator
 from core.service import AliveService
 from core.settings import Settings
 
@@ -127,12 +128,13 @@ class PhotoBot(commands.Bot):
         self._downloads: aiohttp.ClientSession | None = None
 
     async def setup_hook(self) -> None:
-        """Open the download session, load the cogs, and sync the application commands."""
+        """Open the download session, load the cogs, and sync the localised commands."""
         if self._downloads is not None:
             raise RuntimeError("PhotoBot was set up twice")
         self._downloads = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_S)
         )
+        await self.tree.set_translator(CatalogueTranslator())
         await self.load_extension("bots.discord_cogs")
         if self.options.sync_commands:
             await self.sync_commands()

@@ -23,10 +23,12 @@ from discord.ext import commands
 from bots import render
 from bots.chat import SETTING_NAMES, ChatError, settings_text
 from bots.discord_bot import AttachmentRefused, AttachmentTooLarge
+from bots.discord_translator import english
 from bots.discord_views import BUTTONS, clip_view, consent_view, report_ids
-from bots.i18n import t
+from bots.i18n import has, t
 from core.community import ClipMessage
 from core.errors import JobFailed
+from core.ports import JobHandle
 from core.types import Camera, ChatRef, ClipSpec, JobRequest, Outcome, Photo
 
 if TYPE_CHECKING:
@@ -82,13 +84,16 @@ class PhotoCog(commands.Cog):
         self.service = bot.service
         self._menus: list[app_commands.ContextMenu] = []
         self._recent: dict[str, JobRequest] = {}
+        self._following: set[str] = set()  # jobs a Retry press is answering now
 
     async def cog_load(self) -> None:
         """Add the message context menus and the clip's persistent buttons."""
         self._menus = [
-            app_commands.ContextMenu(name="Animate photo", callback=self.animate_menu),
-            app_commands.ContextMenu(name="Verify credentials", callback=self.verify_menu),
-            app_commands.ContextMenu(name="Report clip", callback=self.report_menu),
+            app_commands.ContextMenu(name=menu_name("animate_photo"), callback=self.animate_menu),
+            app_commands.ContextMenu(
+                name=menu_name("verify_credentials"), callback=self.verify_menu
+            ),
+            app_commands.ContextMenu(name=menu_name("report_clip"), callback=self.report_menu),
         ]
         for menu in self._menus:
             self.bot.tree.add_command(menu)
@@ -111,16 +116,20 @@ class PhotoCog(commands.Cog):
 
     # --- commands ---------------------------------------------------------------------------
 
-    @app_commands.command(name="alive", description="Bring a photo to life as a short clip.")
+    # Names and descriptions are the catalogue's English; other languages are added at sync
+    # by bots.discord_translator (the names here are the keys Discord sends back).
+    @app_commands.command(name="alive", description=english("cmd_alive_about"))
     @app_commands.describe(
-        photo="The photo to animate",
-        prompt="What should move (optional)",
-        motion="How much motion, 0 (still) to 4 (strong)",
-        camera="A camera move",
-        seconds="Clip length",
+        photo=english("opt_alive_photo_about"),
+        prompt=english("opt_alive_prompt_about"),
+        motion=english("opt_alive_motion_about"),
+        camera=english("opt_alive_camera_about"),
+        seconds=english("opt_alive_seconds_about"),
     )
     @app_commands.choices(
-        camera=[app_commands.Choice(name=c.value.replace("_", " "), value=c.value) for c in Camera]
+        camera=[
+            app_commands.Choice(name=english(f"choice_{c.value}"), value=c.value) for c in Camera
+        ]
     )
     @app_commands.choices(
         seconds=[app_commands.Choice(name=f"{s:g} s", value=s) for s in SECONDS_CHOICES]
@@ -139,16 +148,17 @@ class PhotoCog(commands.Cog):
         spec = spec_for(self.bot, prompt, motion, camera, seconds)
         await self.animate(interaction, photo, spec, explicit_seconds=seconds is not None)
 
-    @app_commands.command(name="verify", description="Check a photo's or clip's credentials.")
-    @app_commands.describe(file="The photo or clip to check")
+    @app_commands.command(name="verify", description=english("cmd_verify_about"))
+    @app_commands.describe(file=english("opt_verify_file_about"))
     async def verify(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Verify an attached file."""
         await self.verify_attachment(interaction, file)
 
-    @app_commands.command(
-        name="alive-settings", description="Show or change this server's settings."
+    @app_commands.command(name="alive-settings", description=english("cmd_alive_settings_about"))
+    @app_commands.describe(
+        name=english("opt_alive_settings_name_about"),
+        value=english("opt_alive_settings_value_about"),
     )
-    @app_commands.describe(name="The setting to change", value="Its new value")
     @app_commands.choices(name=[app_commands.Choice(name=n, value=n) for n in SETTING_NAMES])
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.guild_only()
@@ -165,14 +175,16 @@ class PhotoCog(commands.Cog):
             if name is not None:
                 await self.bot.chat.change_setting(ref, name, value)
         except ChatError as exc:
-            await send_error(interaction, exc.text(lang))
+            await send_error(interaction, error_text(exc, lang))
             return
         current = await self.bot.chat.chat_settings(ref)
         text = settings_text(current, lang, channels=True).rsplit("\n\n", 1)[0]
         await interaction.response.send_message(text, ephemeral=True)
 
-    @app_commands.command(name="report", description="Report a clip this bot made.")
-    @app_commands.describe(clip="The clip id from its caption", reason="What is wrong with it")
+    @app_commands.command(name="report", description=english("cmd_report_about"))
+    @app_commands.describe(
+        clip=english("opt_report_clip_about"), reason=english("opt_report_reason_about")
+    )
     @app_commands.guild_only()
     async def report(self, interaction: discord.Interaction, clip: str, reason: str = "") -> None:
         """Report a clip by its id."""
@@ -244,7 +256,7 @@ class PhotoCog(commands.Cog):
         try:
             chat_settings = await self.bot.chat.check_allowed(ref, str(interaction.channel_id))
         except ChatError as exc:
-            await send_error(interaction, exc.text(lang))
+            await send_error(interaction, error_text(exc, lang))
             return
         if chat_settings.seconds and not explicit_seconds:
             spec = replace(spec, seconds=chat_settings.seconds)
@@ -279,7 +291,7 @@ class PhotoCog(commands.Cog):
         try:
             await self.bot.chat.check_allowed(ref, str(interaction.channel_id))
         except ChatError as exc:
-            await send_error(interaction, exc.text(lang))
+            await send_error(interaction, error_text(exc, lang))
             return
         photo_ref = json.dumps([photo.url, photo.filename, photo.size, str(interaction.channel_id)])
         request = await self.bot.chat.ask_consent(ref, str(message.author.id), photo_ref, lang)
@@ -303,7 +315,7 @@ class PhotoCog(commands.Cog):
                 consent_id, str(interaction.user.id), allow
             )
         except ChatError as exc:
-            await send_error(interaction, exc.text(lang))
+            await send_error(interaction, error_text(exc, lang))
             return
         requester_lang = request.request_text or lang
         if request.state != "allowed":
@@ -323,26 +335,41 @@ class PhotoCog(commands.Cog):
         job = JobRequest(Photo(data, filename), spec_for(self.bot), requester, key)
         await self.run_job(interaction, job)
 
-    async def run_job(self, interaction: discord.Interaction, request: JobRequest) -> None:
-        """Count the quota, submit, show paced progress, then post the clip or a plain error.
+    async def submit(self, interaction: discord.Interaction, request: JobRequest) -> JobHandle:
+        """Count the quota (once per idempotency key) and queue the job; remember it for Retry.
 
         The clip is encoded to fit this interaction's upload limit (``max_bytes``), so what is
         posted is the signed file itself, never a re-encoded copy.
+
+        Raises:
+            ChatError: the chat's rules refuse it (quota, disabled, channel).
         """
+        assert request.chat is not None
+        handle = await self.bot.chat.submit(
+            request.chat,
+            request.photo,
+            request.spec,
+            request.idempotency_key,
+            max_bytes=upload_limit(interaction),
+        )
+        self._remember(handle.id, request)
+        return handle
+
+    async def run_job(self, interaction: discord.Interaction, request: JobRequest) -> None:
+        """Submit a deferred interaction's job, then follow it to the clip or a plain error."""
         assert request.chat is not None
         lang = await self.bot.chat.language(request.chat, str(interaction.locale))
         try:
-            handle = await self.bot.chat.submit(
-                request.chat,
-                request.photo,
-                request.spec,
-                request.idempotency_key,
-                max_bytes=upload_limit(interaction),
-            )
+            handle = await self.submit(interaction, request)
         except ChatError as exc:
-            await fail_after_defer(interaction, exc.text(lang))
+            await fail_after_defer(interaction, error_text(exc, lang))
             return
-        self._remember(handle.id, request)
+        await self.follow(interaction, request.chat, handle, lang)
+
+    async def follow(
+        self, interaction: discord.Interaction, requester: ChatRef, handle: JobHandle, lang: str
+    ) -> None:
+        """Show paced progress, then post the clip or a plain error."""
         progress = asyncio.create_task(self._show_progress(interaction, handle, lang))
         try:
             outcome = await handle.result()
@@ -351,11 +378,11 @@ class PhotoCog(commands.Cog):
             return
         finally:
             progress.cancel()
-            self.bot.chat.job_finished(request.chat, handle.id)
+            self.bot.chat.job_finished(requester, handle.id)
         if outcome.clip is None:
             await fail_after_defer(interaction, render.outcome_message(outcome, lang=lang))
             return
-        await self.post_clip(interaction, outcome, handle.id, request.chat, lang)
+        await self.post_clip(interaction, outcome, handle.id, requester, lang)
 
     async def _show_progress(
         self, interaction: discord.Interaction, handle: Any, lang: str
@@ -465,7 +492,7 @@ class PhotoCog(commands.Cog):
         try:
             await self.bot.chat.report(ref, ledger_id, reason)
         except ChatError as exc:
-            await send_error(interaction, exc.text(lang))
+            await send_error(interaction, error_text(exc, lang))
             return
         await interaction.response.send_message(t("report.ack", lang), ephemeral=True)
 
@@ -483,23 +510,61 @@ class PhotoCog(commands.Cog):
         await interaction.response.send_message(t("alive.deleted", lang), ephemeral=True)
 
     async def retry(self, interaction: discord.Interaction, job_id: str) -> None:
-        """Run a recent request again with another seed."""
+        """Run a recent request again with another seed; a second press gets a private note.
+
+        The job's key names the original request and the pressed clip message (never the
+        interaction, which is new on every press), so pressing twice is one request: counted
+        against the quota once, run once, posted once (the delivery claim).
+        """
+        ref = chat_ref(interaction)
+        lang = await self.bot.chat.language(ref, str(interaction.locale))
         request = self._recent.get(job_id)
-        if request is None:
-            lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
+        if request is None or request.chat is None or interaction.message is None:
             await send_error(interaction, t("alive.retry_gone", lang))
             return
-        await interaction.response.defer(thinking=True)
-        spec = replace(request.spec, seed=request.spec.seed + 1)
-        again = replace(request, spec=spec, chat=chat_ref(interaction),
-                        idempotency_key=f"discord:{interaction.id}")  # fmt: skip
-        await self.run_job(interaction, again)
+        if request.chat.user_id != ref.user_id:  # their photo, their consent, their quota
+            await send_error(interaction, t("alive.retry_not_yours", lang))
+            return
+        again = replace(
+            request,
+            spec=replace(request.spec, seed=request.spec.seed + 1),
+            chat=ref,
+            idempotency_key=f"{request.idempotency_key}:retry:{interaction.message.id}",
+        )
+        try:
+            handle = await self.submit(interaction, again)  # before deferring: no public flash
+        except ChatError as exc:
+            await send_error(interaction, error_text(exc, lang))
+            return
+        if handle.id in self._following:
+            await send_error(interaction, t("alive.retry_pending", lang))
+            return
+        self._following.add(handle.id)  # checked and added with no await between
+        try:
+            if await self.bot.chat.delivered(handle.id):
+                await send_error(interaction, t("alive.retry_pending", lang))
+                return
+            await interaction.response.defer(thinking=True)
+            await self.follow(interaction, ref, handle, lang)
+        finally:
+            self._following.discard(handle.id)
 
     def _remember(self, job_id: str, request: JobRequest) -> None:
         """Keep a few recent requests in memory, for Retry; photos never go to disk for it."""
         self._recent[job_id] = request
         while len(self._recent) > RETRY_CACHE_SIZE:
             self._recent.pop(next(iter(self._recent)))
+
+
+def menu_name(key: str) -> app_commands.locale_str:
+    """Return a context menu's English name, carrying its catalogue key for the translator."""
+    return app_commands.locale_str(english(f"menu_{key}"), key=f"menu_{key}")
+
+
+def error_text(exc: ChatError, lang: str) -> str:
+    """Render a chat rule's refusal, in Discord's words (``<key>_discord``) where they differ."""
+    key = f"{exc.key}_discord"
+    return ChatError(key, **exc.params).text(lang) if has(key) else exc.text(lang)
 
 
 def chat_ref(interaction: discord.Interaction) -> ChatRef:

@@ -20,6 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import discord  # noqa: F401
 
+from bots.chat import ChatLogic
 from bots.discord_bot import attachment_hosts, run_discord
 from core.community import CommunityStore
 from core.service import AliveService, open_service
@@ -224,6 +225,8 @@ async def test_settings_need_manage_server_and_disabling_stops_alive(env: Env) -
     refused = await env.fake.wait_for(callback_of(env.fake, payload))
     assert refused.json["data"]["flags"] & 64
     assert "turned off" in refused.json["data"]["content"]
+    assert "/alive-settings name:enabled value:on" in refused.json["data"]["content"]
+    assert "/settings" not in refused.json["data"]["content"]  # Telegram's command
 
 
 async def test_clip_after_token_expiry_goes_to_the_channel(
@@ -366,3 +369,56 @@ async def test_clip_buttons_and_report_menu(env: Env) -> None:
     done = await fake.wait_for(callback_of(fake, delete))
     assert "Deleted" in content_of(done)
     assert fake.find("DELETE", f"/channels/{fake.channel_id}/messages/{clip['id']}")
+
+
+def by_name(commands: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The synced command called ``name``."""
+    return next(c for c in commands if c["name"] == name)
+
+
+async def test_synced_commands_carry_italian_names_and_descriptions(env: Env) -> None:
+    put = await env.fake.wait_for(lambda r: r.method == "PUT" and r.path.endswith("/commands"))
+    commands = put.json
+    settings = by_name(commands, "alive-settings")
+    assert settings["name_localizations"]["it"] == "alive-impostazioni"
+    assert "impostazioni" in settings["description_localizations"]["it"]
+    options = {o["name"]: o for o in settings["options"]}
+    assert options["name"]["name_localizations"]["it"] == "nome"
+    assert options["value"]["description_localizations"]["it"] == "Il nuovo valore"
+    alive = by_name(commands, "alive")
+    assert alive["name_localizations"] == {}  # "alive" is the same word everywhere
+    assert alive["description_localizations"]["it"].startswith("Dai vita")
+    camera = next(o for o in alive["options"] if o["name"] == "camera")
+    zoom = next(c for c in camera["choices"] if c["value"] == "zoom_in")
+    assert (zoom["name"], zoom["name_localizations"]["it"]) == ("zoom in", "zoom avanti")
+    assert by_name(commands, "Animate photo")["name_localizations"]["it"] == "Anima foto"
+    assert by_name(commands, "verify")["name_localizations"]["it"] == "verifica"
+    for command in commands:  # only languages with a catalogue are sent
+        assert set(command.get("name_localizations", {})) <= {"it"}
+
+
+async def test_retry_pressed_twice_makes_one_clip_and_counts_once(env: Env) -> None:
+    fake = env.fake
+    first = await alive(env)
+    followup = await fake.wait_for(is_followup(fake, first["token"]))
+    ledger_id = await assert_signed_clip(env, followup)
+    clip = clip_message(env, followup)
+    ids = [c["custom_id"] for row in followup.json["components"] for c in row["components"]]
+    retry_id = next(i for i in ids if i.startswith("alive:retry:"))
+    presses = [await fake.interact(fake.button(retry_id, clip)) for _ in range(2)]
+    answers = [await fake.wait_for(callback_of(fake, press)) for press in presses]
+    deferred = [p for p, a in zip(presses, answers, strict=True) if a.json["type"] == 5]
+    pending = [a for a in answers if a.json["type"] == 4]
+    assert len(deferred) == len(pending) == 1
+    assert pending[0].json["data"]["flags"] & 64  # privately, to the presser
+    assert "already on its way" in content_of(pending[0])
+    again = await fake.wait_for(is_followup(fake, deferred[0]["token"]))
+    assert await assert_signed_clip(env, again) != ledger_id
+    await asyncio.sleep(0.3)
+    assert len([r for r in fake.requests if r.files]) == 2  # the first clip and one retry
+    stranger = await fake.interact(fake.button(retry_id, clip, user_id=fake.next_id()))
+    assert "Only the person" in content_of(await fake.wait_for(callback_of(fake, stranger)))
+    store = CommunityStore(env.service.services.db)
+    today = ChatLogic(env.service, store).today()
+    used = store.quota_used("discord", str(fake.guild_id), str(fake.owner_id), today)
+    assert used == 2
