@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from bots.i18n import languages, t
-from core.community import CONSENT_RULES, ChatSettings, ClipMessage, ConsentRequest, Report
+from core.community import (
+    CONSENT_RULES,
+    ChatSettings,
+    ClipMessage,
+    ConsentRequest,
+    PendingReply,
+    Report,
+)
 from core.ports import CommunityState, JobHandle
 from core.service import AliveService
 from core.settings import ClipDefaults
@@ -332,6 +339,7 @@ class ChatLogic:
         idempotency_key: str,
         *,
         max_bytes: int = 0,
+        reply_to: str = "",
     ) -> JobHandle:
         """Count the clip against the quotas, then queue the job; raise ``ChatError`` if over.
 
@@ -339,12 +347,16 @@ class ChatLogic:
         event twice, a button pressed twice) is not counted again: the service returns the job
         it already accepted for that key.
 
+        A newly accepted job is recorded as a reply owed (``reply_to``) in the shared store, so
+        an adapter that restarts before answering finds it (``replies_owed``) and answers it.
+
         Args:
             chat: who asked, where.
             photo: the photo.
             spec: the clip asked for.
             idempotency_key: equal keys mean the same request.
             max_bytes: the destination's upload limit (0: the configured default).
+            reply_to: the adapter's reply target (JSON), kept until ``reply_posted``.
         """
         settings = await self.chat_settings(chat)
         day = self.today()
@@ -368,7 +380,23 @@ class ChatLogic:
             raise
         if taken == "taken":
             self._jobs[_user_key(chat)] = TrackedJob(handle.id, chat, day)
+            await self.owe_reply(chat, handle.id, reply_to)
         return handle
+
+    # Replies owed: recorded at submit, forgotten once posted, resumed after a restart.
+
+    async def owe_reply(self, chat: ChatRef, job_id: str, target: str) -> None:
+        """Record (or update the target of) the reply owed for a job."""
+        reply = PendingReply(job_id, chat.platform, chat.chat_id, chat.user_id, target)
+        await self._call(self.store.save_pending_reply, reply)
+
+    async def replies_owed(self, platform: str) -> list[PendingReply]:
+        """Return the replies this platform still owes, oldest first."""
+        return await self._call(self.store.pending_replies, platform)
+
+    async def reply_posted(self, platform: str, job_id: str) -> None:
+        """Forget a reply owed once it is posted (or can no longer be)."""
+        await self._call(self.store.forget_pending_reply, platform, job_id)
 
     # /queue and /cancel
 

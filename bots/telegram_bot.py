@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -47,7 +47,7 @@ from telegram.ext import (
 from bots.chat import ChatError, ChatLogic, command_args, settings_text
 from bots.i18n import languages, pick_language, t
 from bots.render import failure_message, progress_message, reason_message, verify_text
-from core.community import ClipMessage
+from core.community import ClipMessage, PendingReply
 from core.errors import ConfigError, JobFailed
 from core.service import AliveService
 from core.settings import Settings
@@ -70,6 +70,7 @@ ALIVE_RE = re.compile(r"^/alive(?:@(\w+))?(?:\s|$)", re.IGNORECASE)
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 COMMANDS = ("alive", "verify", "report", "appeal", "help", "start", "queue", "cancel")
 APPEAL_DATA = re.compile(r"^a:([0-9a-f]+):([a-z_]+)$")
+HANDLERS = "alive.handlers"  # bot_data key of the application's TelegramHandlers
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,35 @@ class PhotoRef:
         """Deserialise from a consent request."""
         file_id, size, name, message_id, thread_id = json.loads(text)
         return cls(file_id, size, name, message_id, thread_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """Where a job's answer goes: the request it replies to, its topic, its progress message.
+
+    Kept with the reply owed (``ChatLogic.owe_reply``), so a restarted bot answers in place.
+    """
+
+    lang: str
+    request_message_id: int
+    thread_id: int | None
+    status_message_id: int = 0
+
+    def to_json(self) -> str:
+        """Serialise for the shared store."""
+        return json.dumps([self.lang, self.request_message_id, self.thread_id,
+                           self.status_message_id])  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> ReplyTarget:
+        """Deserialise from the shared store."""
+        lang, message_id, thread_id, status_id = json.loads(text)
+        return cls(lang, message_id, thread_id, status_id)
+
+    def where(self) -> dict[str, Any]:
+        """Return the send arguments that place a message as a reply in the right topic."""
+        reply = ReplyParameters(self.request_message_id, allow_sending_without_reply=True)
+        return {"reply_parameters": reply, "message_thread_id": self.thread_id}
 
 
 def build_application(
@@ -118,6 +148,7 @@ def build_application(
     handlers = TelegramHandlers(service, ChatLogic(service, service.services.community))
     handlers.public_api = is_public_api(api)
     handlers.add_to(app)
+    app.bot_data[HANDLERS] = handlers
     return app
 
 
@@ -156,10 +187,15 @@ async def run_telegram(service: AliveService, settings: Settings, stop: asyncio.
             await app.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             await app.start()
             log.info("telegram bot @%s is polling", app.bot.username)
+            handlers: TelegramHandlers = app.bot_data[HANDLERS]
+            await handlers.resume()
             try:
                 await stop.wait()
             finally:
                 await app.updater.stop()
+                # Unanswered jobs stay owed in the shared store; the next start answers them,
+                # so stopping never waits for a job to finish.
+                await handlers.abandon()
                 await app.stop()
 
 
@@ -229,6 +265,9 @@ class TelegramHandlers:
         self.public_api = True
         self.bot: Any = None
         self._following: set[str] = set()  # jobs this process is answering
+        self._answers: set[asyncio.Task[None]] = set()  # their tasks, cancelled on shutdown
+        self._closing = False
+        self._requests: set[str] = set()  # idempotency keys of requests being answered here
 
     @property
     def download_limit(self) -> int:
@@ -361,8 +400,8 @@ class TelegramHandlers:
             False when this request is a duplicate (the same update delivered again, a button
             pressed twice) whose job is already being answered or was answered.
         """
-        reply = ReplyParameters(pref.request_message_id, allow_sending_without_reply=True)
-        where = {"reply_parameters": reply, "message_thread_id": pref.thread_id}
+        target = ReplyTarget(lang, pref.request_message_id, pref.thread_id)
+        where = target.where()
         data = await self._download(pref.file_id, pref.file_size)
         if data is None:
             await self._say(
@@ -372,30 +411,103 @@ class TelegramHandlers:
             )
             return True
         key = f"{PLATFORM}:{ref.chat_id}:{ref.message_id}:{spec.seed}"
-        photo = Photo(data, pref.filename)
+        if key in self._requests:  # checked and added with no await between: no race here
+            log.info("request %s is already being answered; ignoring a repeat", key)
+            return False
+        self._requests.add(key)
         try:
-            handle = await self.chat.submit(ref, photo, spec, key, max_bytes=self.upload_limit)
+            return await self._submit_and_answer(ref, target, Photo(data, pref.filename), spec, key)
+        finally:
+            self._requests.discard(key)
+
+    async def _submit_and_answer(
+        self, ref: ChatRef, target: ReplyTarget, photo: Photo, spec: ClipSpec, key: str
+    ) -> bool:
+        try:
+            handle = await self.chat.submit(
+                ref, photo, spec, key, max_bytes=self.upload_limit, reply_to=target.to_json()
+            )
         except ChatError as exc:
-            await self._say(ref.chat_id, exc.text(lang), **where)
+            await self._say(ref.chat_id, exc.text(target.lang), **target.where())
             return True
         if handle.id in self._following or await self.chat.delivered(handle.id):
             log.info("job %s is already answered; ignoring a repeat of its request", handle.id)
             return False
-        self._following.add(handle.id)
-        try:
-            await self._answer(ref, lang, handle, where)
-        finally:
-            self._following.discard(handle.id)
+        await self._answer_tracked(ref, target, handle)
         return True
 
-    async def _answer(self, ref: ChatRef, lang: str, handle: Any, where: dict[str, Any]) -> None:
-        """Show progress, then the clip, the refusal or the failure."""
+    # Answering: each answer is a task this process tracks, so shutting down can drop it (the
+    # reply stays owed in the shared store) and the next start resumes it.
+
+    async def resume(self) -> None:
+        """Answer, in the background, every job accepted before a restart and never answered."""
+        for owed in await self.chat.replies_owed(PLATFORM):
+            if owed.job_id not in self._following:
+                self._track(self._resume_one(owed))
+
+    async def abandon(self) -> None:
+        """Stop answering (shutting down); the replies stay owed for the next start."""
+        self._closing = True
+        for task in list(self._answers):
+            task.cancel()
+        await asyncio.gather(*self._answers, return_exceptions=True)
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+        return task
+
+    async def _resume_one(self, owed: PendingReply) -> None:
+        """Answer one owed reply: follow its job, then post through the usual delivery."""
+        try:
+            target = ReplyTarget.from_json(owed.target)
+            handle = await self.service.job(owed.job_id)
+            if handle is None:  # expired (or unknown): nothing left to post
+                log.info("job %s owed a reply but is gone; forgetting it", owed.job_id)
+                await self.chat.reply_posted(PLATFORM, owed.job_id)
+                return
+            log.info("resuming the reply to job %s after a restart", owed.job_id)
+            if target.status_message_id:  # the progress message the previous run left
+                await _delete_by_id(self.bot, owed.chat_id, str(target.status_message_id))
+            ref = ChatRef(PLATFORM, owed.chat_id, owed.user_id, str(target.request_message_id))
+            await self._answer_tracked(ref, target, handle)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception:
+            log.exception("could not resume the reply to job %s", owed.job_id)
+
+    async def _answer_tracked(self, ref: ChatRef, target: ReplyTarget, handle: Any) -> None:
+        """Answer a job as a tracked task; return quietly if shutting down drops it."""
+        if self._closing:
+            return  # the reply stays owed: the next start answers it
+        self._following.add(handle.id)
+        task = self._track(self._answer(ref, target, handle))
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self._following.discard(handle.id)
+        if not task.cancelled():
+            task.result()  # re-raise a failure for the error handler
+
+    async def _answer(self, ref: ChatRef, target: ReplyTarget, handle: Any) -> None:
+        """Show progress, then the clip, the refusal or the failure; then the reply is paid."""
+        await self._answer_job(ref, target, handle)
+        await self.chat.reply_posted(PLATFORM, handle.id)
+
+    async def _answer_job(self, ref: ChatRef, target: ReplyTarget, handle: Any) -> None:
+        lang, where = target.lang, target.where()
         first = handle.status().progress
         status = await self._say(
             ref.chat_id,
             progress_message(first, lang=lang) if first else t("progress.waiting", lang),
             **where,
         )
+        target = replace(target, status_message_id=status.message_id)
+        await self.chat.owe_reply(ref, handle.id, target.to_json())
         try:
             await self._follow(handle, status, lang)
             outcome = await handle.result()

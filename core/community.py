@@ -82,6 +82,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     chat_id TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending_replies (
+    job_id TEXT PRIMARY KEY,
+    platform TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_replies_platform ON pending_replies (platform, created);
 """
 
 CONSENT_RULES = ("ask", "allow", "never")
@@ -170,6 +179,27 @@ class ClipMessage:
     chat_id: str
     message_id: str
     requester_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReply:
+    """An accepted request whose answer (clip, refusal or failure) is not posted yet.
+
+    Recorded when the job is accepted and forgotten once answered, so an adapter that restarts
+    mid-job finds the jobs it still owes a reply and posts them.
+
+    Attributes:
+        job_id: the runner's job id.
+        target: the adapter's opaque reply target (where and how to answer, as JSON).
+        created: UNIX time it was recorded.
+    """
+
+    job_id: str
+    platform: str
+    chat_id: str
+    user_id: str
+    target: str
+    created: float = 0.0
 
 
 class CommunityStore:
@@ -414,6 +444,30 @@ class CommunityStore:
     def delivered(self, job_id: str) -> bool:
         """Return whether a job's clip was claimed for sending."""
         return bool(self._db.query("SELECT 1 FROM deliveries WHERE job_id = ?", (job_id,)))
+
+    # Replies owed
+
+    def save_pending_reply(self, reply: PendingReply) -> None:
+        """Record (or update the target of) a reply owed for an accepted job."""
+        created = reply.created or time.time()
+        self._db.execute(
+            "INSERT INTO pending_replies VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (job_id) DO UPDATE SET target = excluded.target",
+            (reply.job_id, reply.platform, reply.chat_id, reply.user_id, reply.target, created),
+        )
+
+    def pending_replies(self, platform: str) -> list[PendingReply]:
+        """Return the replies a platform still owes, oldest first."""
+        rows = self._db.query(
+            "SELECT * FROM pending_replies WHERE platform = ? ORDER BY created", (platform,)
+        )
+        return [PendingReply(**dict(r)) for r in rows]
+
+    def forget_pending_reply(self, platform: str, job_id: str) -> None:
+        """Forget a reply that was posted (or can no longer be)."""
+        self._db.execute(
+            "DELETE FROM pending_replies WHERE platform = ? AND job_id = ?", (platform, job_id)
+        )
 
     def clip_at(self, platform: str, chat_id: str, message_id: str) -> ClipMessage | None:
         """Return the clip sent as a given message, or None."""

@@ -25,7 +25,7 @@ from core.types import (
 )
 
 if TYPE_CHECKING:
-    from core.community import ChatSettings, ClipMessage, ConsentRequest, Report
+    from core.community import ChatSettings, ClipMessage, ConsentRequest, PendingReply, Report
 
 ProgressCallback: TypeAlias = Callable[[Progress], None]
 """Called by the pipeline (from a worker thread) as each step starts."""
@@ -319,6 +319,18 @@ class CommunityState(Protocol):
 
     def delivered(self, job_id: str) -> bool:
         """Return whether a job's clip was claimed for sending."""
+        ...
+
+    def save_pending_reply(self, reply: PendingReply) -> None:
+        """Record (or update the target of) a reply owed for an accepted job."""
+        ...
+
+    def pending_replies(self, platform: str) -> list[PendingReply]:
+        """Return the replies a platform still owes, oldest first."""
+        ...
+
+    def forget_pending_reply(self, platform: str, job_id: str) -> None:
+        """Forget a reply that was posted (or can no longer be)."""
         ...
 
 

@@ -21,6 +21,7 @@ from core.community import (
     ChatSettings,
     ClipMessage,
     ConsentRequest,
+    PendingReply,
     Report,
 )
 
@@ -257,6 +258,24 @@ class RedisCommunityStore:
     def delivered(self, job_id: str) -> bool:
         """Return whether a job's clip was claimed for sending."""
         return bool(self._r.exists(_j("delivery", job_id)))
+
+    # Replies owed: a hash per platform (job id -> JSON), so a restarted adapter finds them.
+
+    def save_pending_reply(self, reply: PendingReply) -> None:
+        """Record (or update the target of) a reply owed for an accepted job."""
+        where = _j("pending", reply.platform)
+        raw = self._r.hget(where, reply.job_id)
+        created = json.loads(raw)["created"] if raw else (reply.created or time.time())
+        self._r.hset(where, reply.job_id, json.dumps(asdict(replace(reply, created=created))))
+
+    def pending_replies(self, platform: str) -> list[PendingReply]:
+        """Return the replies a platform still owes, oldest first."""
+        items = [PendingReply(**json.loads(v)) for v in self._r.hvals(_j("pending", platform))]
+        return sorted(items, key=lambda r: r.created)
+
+    def forget_pending_reply(self, platform: str, job_id: str) -> None:
+        """Forget a reply that was posted (or can no longer be)."""
+        self._r.hdel(_j("pending", platform), job_id)
 
 
 class RedisAuditLog(AuditLog):

@@ -8,7 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from core.community import CHAT_WIDE, ChatSettings, ClipMessage, ConsentRequest, Report
+from core.community import (
+    CHAT_WIDE,
+    ChatSettings,
+    ClipMessage,
+    ConsentRequest,
+    PendingReply,
+    Report,
+)
 from core.ports import Store
 from core.settings import Settings
 from core.state import RedisStore, SqliteStore
@@ -144,6 +151,25 @@ def test_clip_messages(store: Store) -> None:
     community.forget_clip_message("t", "c", "42")
     assert community.clip_at("t", "c", "42") is None
     assert [m.chat_id for m in community.clip_messages("abcdef012345")] == ["c2"]
+
+
+def test_pending_replies_survive_until_forgotten(store: Store) -> None:
+    community = store.community
+    first = PendingReply("job1", "t", "c", "u1", '{"reply": 1}', created=100.0)
+    community.save_pending_reply(first)
+    community.save_pending_reply(PendingReply("job2", "t", "c", "u2", "{}", created=200.0))
+    community.save_pending_reply(PendingReply("job3", "d", "g", "u1", "{}", created=50.0))
+    # A later save changes the target only: the reply keeps its place in line.
+    community.save_pending_reply(PendingReply("job1", "t", "c", "u1", '{"status": 9}', 300.0))
+    owed = community.pending_replies("t")
+    assert [(r.job_id, r.target, r.created) for r in owed] == [
+        ("job1", '{"status": 9}', 100.0),
+        ("job2", "{}", 200.0),
+    ]
+    community.forget_pending_reply("t", "job1")
+    community.forget_pending_reply("t", "job3")  # another platform's: untouched
+    assert [r.job_id for r in community.pending_replies("t")] == ["job2"]
+    assert [r.job_id for r in community.pending_replies("d")] == ["job3"]
 
 
 def test_audit_records_in_order(store: Store) -> None:
