@@ -16,9 +16,10 @@ Nothing here prints or logs a prompt, and a verdict never carries the matched te
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from core.types import Stage, Verdict
@@ -49,6 +50,7 @@ def _compile(terms: tuple[str, ...], whole_word: bool) -> re.Pattern[str]:
     return re.compile(rf"\b(?:{body})\b" if whole_word else f"(?:{body})")
 
 
+@functools.lru_cache(maxsize=1024)
 def normalise(prompt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Return the normalised variants of a prompt, and the words it spelled out letter by letter.
 
@@ -71,9 +73,22 @@ def normalise(prompt: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
                 spelled[_squeeze(run.group(0).replace(" ", ""))] = None
             joined = _LONE_LETTERS.sub(lambda m: m.group(0).replace(" ", ""), spaced)
             variants[_squeeze(joined)] = None
+            # "a p i p e bomb": the spelled word often follows a one-letter word.
+            article = _LONE_LETTERS.sub(_join_after_article, spaced)
+            if article != joined:
+                variants[_squeeze(article)] = None
     return tuple(variants), tuple(spelled)
 
 
+def _join_after_article(run: re.Match[str]) -> str:
+    """Join a run of lone letters, keeping a leading ``a`` or ``i`` as its own word."""
+    text = run.group(0)
+    if text[:2] in ("a ", "i "):
+        return text[:2] + text[2:].replace(" ", "")
+    return text.replace(" ", "")
+
+
+@functools.lru_cache(maxsize=1024)
 def deobfuscate(prompt: str) -> str:
     """Return the prompt as plain words: the normalised variant with leetspeak undone.
 
@@ -100,6 +115,20 @@ def _base(prompt: str) -> str:
 def _squeeze(text: str) -> str:
     """Squeeze runs of three or more equal letters to one (``nuuude`` -> ``nude``)."""
     return _REPEATS.sub(r"\1", text)
+
+
+def minor_matcher(lexicon: Lexicon) -> Callable[[str], bool]:
+    """Return a test of whether a prompt names a child or a young age, in any language.
+
+    The semantic check uses it to give sexual content involving minors priority, as the
+    lexicon check does.
+    """
+    words = _compile(lexicon.minor, True)
+
+    def names_minor(prompt: str) -> bool:
+        return any(words.search(v) for v in normalise(prompt)[0])
+
+    return names_minor
 
 
 class PromptLengthCheck:

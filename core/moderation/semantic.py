@@ -20,13 +20,13 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.moderation.policy import BENIGN
-from core.moderation.prompt import deobfuscate
+from core.moderation.policy import BENIGN, MINORS
+from core.moderation.prompt import deobfuscate, minor_matcher
 from core.types import Stage, Verdict
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _threads: list[int] = []  # the torch thread count set for this process, once
 _exemplars: dict[str, tuple[tuple[str, ...], NDArray[np.float32]]] = {}
+_SEXUAL = frozenset({"prompt_sexual", "prompt_undress"})
 
 
 def load_model(threads: int) -> Any:
@@ -79,6 +80,12 @@ def _exemplar_matrix(
     return cached
 
 
+def _group_starts(groups: tuple[str, ...]) -> tuple[tuple[str, ...], NDArray[np.intp]]:
+    """Each group's name and the index of its first row, for ``np.maximum.reduceat``."""
+    starts = [i for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g]
+    return tuple(groups[i] for i in starts), np.asarray(starts, dtype=np.intp)
+
+
 class SemanticPromptCheck:
     """Refuses a prompt whose meaning is close to a category's exemplars.
 
@@ -87,6 +94,8 @@ class SemanticPromptCheck:
         thresholds: category code -> cosine threshold, in checking order.
         margin: how much a category must beat the benign group by.
         threads: torch threads for this process's model.
+        names_minor: whether a prompt names a child (the lexicon's minor terms); a sexual
+            or undressing match on such a prompt becomes ``prompt_sexual_minors``.
     """
 
     name = "prompt-semantic"
@@ -97,7 +106,9 @@ class SemanticPromptCheck:
         thresholds: Mapping[str, float],
         margin: float,
         threads: int = 1,
+        names_minor: Callable[[str], bool] | None = None,
     ) -> None:
+        self._names_minor = names_minor
         self._exemplars = {g: tuple(t) for g, t in exemplars.items() if t}
         self._thresholds = dict(thresholds)
         self._margin = margin
@@ -107,7 +118,8 @@ class SemanticPromptCheck:
     def from_policy(cls, policy: Policy, threads: int = 1) -> SemanticPromptCheck:
         """Build the check from a loaded policy."""
         thresholds = {c.code: c.semantic for c in policy.categories}
-        return cls(policy.exemplar_texts, thresholds, policy.semantic.margin, threads)
+        margin, minor = policy.semantic.margin, minor_matcher(policy.lexicon)
+        return cls(policy.exemplar_texts, thresholds, margin, threads, minor)
 
     def warm_up(self) -> None:
         """Load the model and embed the exemplars now rather than on the first prompt."""
@@ -125,10 +137,9 @@ class SemanticPromptCheck:
         if plain != prompt.casefold().strip():
             texts.append(plain)
         similarity = (embed(texts, self._threads) @ matrix.T).max(axis=0)
-        best: dict[str, float] = {}
-        for group, value in zip(groups, similarity.tolist(), strict=True):
-            best[group] = max(value, best.get(group, -1.0))
-        return best
+        # Rows of one group are contiguous (see _exemplar_matrix): one reduction per group.
+        names, starts = _group_starts(groups)
+        return dict(zip(names, np.maximum.reduceat(similarity, starts).tolist(), strict=True))
 
     def check(self, prompt: str) -> Verdict:
         """Return a rejection with the category's and the benign score, or allow with the top."""
@@ -137,8 +148,8 @@ class SemanticPromptCheck:
         best = self.scores(prompt)
         benign = best.get(BENIGN, -1.0)
         # Of the categories over their threshold, the closest decides: exemplars of
-        # neighbouring categories (undressing, minors) overlap, and the lexicon already gives
-        # minors priority where a child is named.
+        # neighbouring categories (undressing, minors) overlap; a named child then gives
+        # minors priority, as in the lexicon.
         passing = [
             code
             for code, threshold in self._thresholds.items()
@@ -146,6 +157,8 @@ class SemanticPromptCheck:
         ]
         if passing:
             code = max(passing, key=best.__getitem__)
+            if code in _SEXUAL and self._names_minor is not None and self._names_minor(prompt):
+                code = MINORS
             scores = {code: round(best[code], 4), BENIGN: round(benign, 4)}
             return Verdict.reject(code, Stage.PROMPT, self.name, scores)
         top = max((c for c in self._thresholds if c in best), key=best.__getitem__, default=None)

@@ -76,3 +76,11 @@ def test_empty_prompt_is_allowed_without_scores(check):
 def test_verdict_never_carries_the_prompt(check):
     verdict = check.check("her clothes vanish and she stands bare")
     assert "vanish" not in repr(verdict)
+
+
+def test_a_sexual_paraphrase_naming_a_child_is_sexual_minors(check):
+    adult = check.check("her clothes vanish and she stands bare")
+    child = check.check("the little girl's clothes vanish and she stands bare")
+    assert adult.code == "prompt_undress"
+    assert child.code == "prompt_sexual_minors"
+    assert child.check == "prompt-semantic"
