@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="take jobs from the Redis queue (ALIVE_REDIS_URL)")
     worker.set_defaults(run=cmd_worker)
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve this worker's Prometheus metrics (step timings, rejections) on this port",
+    )
     _backend_arguments(worker)
 
     animate = sub.add_parser("animate", help="run the whole pipeline on one photo, offline")
@@ -310,6 +316,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """``alive worker``: run jobs from the Redis queue until SIGINT/SIGTERM."""
     if not settings.redis_url:
         raise ConfigError("alive worker needs ALIVE_REDIS_URL (the queue it takes jobs from)")
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        # A daemon thread serving /metrics; the worker has no web page of its own.
+        start_http_server(args.metrics_port)
     asyncio.run(work(settings))
     return EXIT_OK
 

@@ -28,6 +28,7 @@ from bots.discord_views import BUTTONS, clip_view, consent_view, report_ids
 from bots.i18n import has, t
 from core.community import ClipMessage
 from core.errors import JobFailed
+from core.metrics import record_platform_error
 from core.ports import JobHandle
 from core.types import Camera, ChatRef, ClipSpec, JobRequest, Outcome, Photo
 
@@ -111,6 +112,7 @@ class PhotoCog(commands.Cog):
         """Log first, then apologise plainly and privately."""
         log.error("command %s failed", interaction.command and interaction.command.name,
                   exc_info=error)  # fmt: skip
+        record_platform_error("discord")
         lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
         await send_error(interaction, render.failure_message("internal", lang=lang))
 

@@ -49,6 +49,7 @@ from bots.i18n import languages, pick_language, t
 from bots.render import failure_message, progress_message, reason_message, verify_text
 from core.community import ClipMessage, PendingReply
 from core.errors import ConfigError, JobFailed
+from core.metrics import record_platform_error
 from core.service import AliveService
 from core.settings import Settings
 from core.types import ChatRef, ClipSpec, Outcome, Photo, Stage
@@ -836,6 +837,7 @@ class TelegramHandlers:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure with its traceback, then apologise where the update came from."""
         log.error("update failed", exc_info=context.error)
+        record_platform_error(PLATFORM)
         if isinstance(update, Update) and update.effective_message:
             user = update.effective_user
             lang = pick_language("", user.language_code if user else None)

@@ -201,6 +201,10 @@ class ArqRunner:
         status = await self._snapshot(job_id)
         return ArqHandle(self, status) if status else None
 
+    async def queue_depth(self) -> int:
+        """Return how many jobs wait on the Redis queue (for every worker)."""
+        return int(await self.redis.zcard(QUEUE_NAME))
+
     async def cancel(self, job_id: str) -> bool:
         """Cancel a queued job at once, or a running one at its next step."""
         status = await self._snapshot(job_id)

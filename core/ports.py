@@ -200,6 +200,10 @@ class Runner(Protocol):
         """
         ...
 
+    async def queue_depth(self) -> int:
+        """Return how many accepted jobs wait to start (for the metrics)."""
+        ...
+
 
 class AuditTrail(Protocol):
     """Appends audit records: moderation decisions and take-downs (hashes and codes only)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.clips import ClipStore
 from core.errors import AnimateError, BackendError, JobCancelled, JobFailed, ProvenanceError
+from core.metrics import record_job
 from core.ports import ProgressCallback
 from core.serialize import (
     chat_from_dict,
@@ -208,6 +209,10 @@ class EmbeddedRunner:
                     JobStatus(job_id, JobState.QUEUED, Progress("queued", 0.0, position))
                 )
 
+    async def queue_depth(self) -> int:
+        """Return how many accepted jobs wait for a worker task."""
+        return len(self._pending)
+
     async def cancel(self, job_id: str) -> bool:
         """Cancel a queued job at once, or a running one at its next step."""
         handle = await self.get(job_id)
@@ -280,6 +285,7 @@ class EmbeddedRunner:
         )
         photo_path.unlink(missing_ok=True)
         self._cancelled.discard(handle.id)
+        record_job(outcome, code)
         handle.publish(JobStatus(handle.id, state, Progress("done", 1.0), outcome, code))
         asyncio.get_running_loop().call_later(
             FINISHED_HANDLE_TTL_S, self._handles.pop, handle.id, None

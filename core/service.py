@@ -11,6 +11,7 @@ from functools import partial
 from core import pipeline
 from core.clips import ClipStore
 from core.errors import InputError
+from core.metrics import record_verify
 from core.ports import JobHandle, ProgressCallback, Runner
 from core.provenance.verify import verify
 from core.runner import EmbeddedRunner
@@ -46,7 +47,13 @@ class AliveService:
 
     async def verify(self, data: bytes) -> VerifyReport:
         """Check a file's provenance, off the event loop."""
-        return await asyncio.to_thread(verify, data, self.services)
+        report = await asyncio.to_thread(verify, data, self.services)
+        record_verify(report)
+        return report
+
+    async def queue_depth(self) -> int:
+        """Return how many accepted jobs wait to start."""
+        return await self.runner.queue_depth()
 
     async def moderate(self, photo: Photo | None, prompt: str | None) -> list[Verdict]:
         """Run only the input checks, for operators tuning the policy."""

@@ -25,6 +25,7 @@ from core.jobs import (
     status_to_json,
     store_failure,
 )
+from core.metrics import record_job
 from core.runner import error_code
 from core.serialize import chat_from_dict, outcome_to_json, spec_from_dict
 from core.services import Services
@@ -66,6 +67,7 @@ async def animate_job(ctx: dict[str, Any], payload: dict[str, Any], photo: bytes
         outcome = await _run(ctx, job_id, request)
     except JobCancelled:
         await store_failure(redis, job_id, "cancelled", ttl)
+        record_job(None, "cancelled")
         return "cancelled"
     except Exception as exc:
         if is_transient(exc) and ctx["job_try"] < settings.queue.max_tries:
@@ -73,9 +75,11 @@ async def animate_job(ctx: dict[str, Any], payload: dict[str, Any], photo: bytes
             raise Retry(defer=settings.queue.retry_defer_s) from exc
         log.error("job %s failed", job_id, exc_info=exc)
         await store_failure(redis, job_id, error_code(exc), ttl)
+        record_job(None, error_code(exc))
         return "failed"
     finally:
         lease.cancel()
+    record_job(outcome)
     return await _store_outcome(redis, job_id, outcome, ttl)
 
 

@@ -17,6 +17,7 @@ from aiohttp.typedefs import Handler
 from bots.render import failure_message, reason_message
 from bots.web.keys import LIMITER, SERVICE
 from bots.web.routes import json_error, setup_routes
+from core.metrics import record_platform_error
 from core.service import AliveService
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         # The log gets the traceback; the client gets an apology without paths or internals.
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=True)
+        record_platform_error("web")
         return json_error(500, failure_message("internal"))
 
 

@@ -24,6 +24,7 @@ from bots.render import (
     reason_message,
 )
 from bots.web.keys import SERVICE
+from core.metrics import CONTENT_TYPE, generate, set_queue_depth
 from core.service import AliveService
 from core.settings import ClipDefaults
 from core.types import (
@@ -86,6 +87,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/verify", verify)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_text)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
 
 
@@ -123,6 +125,16 @@ async def readyz(request: web.Request) -> web.Response:
     if not await asyncio.to_thread(service.services.store.ping):
         return web.Response(status=503, text="shared state unreachable")
     return web.Response(text="ready")
+
+
+async def metrics_text(request: web.Request) -> web.Response:
+    """Serve this process's Prometheus metrics, with the queue depth read now."""
+    service = request.app[SERVICE]
+    set_queue_depth(await service.queue_depth())
+    body = await asyncio.to_thread(generate)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE  # with its version parameter, verbatim
+    return response
 
 
 async def animate(request: web.Request) -> web.Response:
