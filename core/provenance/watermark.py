@@ -59,6 +59,10 @@ DEFAULT_BLOCK = 8
 # NOTE: the long edges the animator produces (ClipSpec.size choices, 256..1024 in steps of 128).
 STANDARD_LONG_EDGES = (256, 384, 512, 640, 768, 1024)
 READ_SAMPLE_FRAMES = 24  # NOTE: a second at 24 fps: after crf 35 every frame of it still helps.
+# NOTE: big frames hold many more tiles, so fewer of them vote: 8 frames of 1024x768 are ~6 Mpx;
+# this keeps an unmarked 1024 px clip's full size search near half a second.
+READ_SAMPLE_PIXELS = 6_000_000
+MIN_SAMPLE_FRAMES = 8
 # NOTE: a decoded codeword's correlation with the tile votes, over their root-sum-square. On
 # Gaussian noise Viterbi's best of 2^64 codewords scores 8.1 +- 0.5 (max 9.9 in 1800 tries, 8x8
 # to 48x64 tiles); a marked clip scores up to sqrt(tiles): 32 for 512x512 at 16 px tiles.
@@ -379,7 +383,9 @@ class WatermarkReader:
         """Return the ledger id carried by ``array`` (T,H,W,3) uint8 RGB, or ``""``."""
         if array.ndim != 4 or array.shape[0] == 0 or array.shape[3] != 3:
             return ""
-        picks = np.unique(np.linspace(0, array.shape[0] - 1, READ_SAMPLE_FRAMES).round())
+        budget = READ_SAMPLE_PIXELS // (array.shape[1] * array.shape[2])
+        count = min(READ_SAMPLE_FRAMES, max(MIN_SAMPLE_FRAMES, budget))
+        picks = np.unique(np.linspace(0, array.shape[0] - 1, count).round())
         u = np.stack([u_channel(array[int(i)]) for i in picks])
         for height, width in candidate_sizes(*u.shape[1:]):
             # NOTE: past 2x either way a 16 px tile is under 4 chroma samples: nothing to read.
