@@ -10,8 +10,11 @@ arq's ``Retry``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from core import pipeline
@@ -26,11 +29,13 @@ from core.jobs import (
     store_failure,
 )
 from core.metrics import record_job
+from core.ports import Ledger
+from core.provenance.ledger import LEDGER_ID_BITS
 from core.runner import error_code
 from core.serialize import chat_from_dict, outcome_to_json, spec_from_dict
 from core.services import Services
 from core.settings import Settings
-from core.types import JobRequest, JobState, JobStatus, Outcome, Photo, Progress
+from core.types import JobRequest, JobState, JobStatus, LedgerEntry, Outcome, Photo, Progress
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,45 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, BackendUnavailable):
         return False
     return isinstance(exc, BackendError | ConnectionError | TimeoutError)
+
+
+def ledger_id_for(job_id: str) -> str:
+    """Return the ledger id of a job's clip: the same for every run of the job."""
+    digest = hashlib.sha256(f"alive-ledger:{job_id}".encode()).hexdigest()
+    return digest[: LEDGER_ID_BITS // 4]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobLedger:
+    """The ledger as one job sees it: its clip's id comes from the job id.
+
+    arq runs a job again when its worker dies; a run that died after recording its clip would
+    otherwise leave an orphan entry beside the re-run's. With one id per job, the re-run
+    writes the same entry again.
+    """
+
+    inner: Ledger
+    job_id: str
+
+    def new_id(self) -> str:
+        """Return the job's ledger id (a 48-bit collision with another clip is not expected)."""
+        return ledger_id_for(self.job_id)
+
+    def record(self, entry: LedgerEntry) -> None:
+        """Store (or store again) the job's entry."""
+        self.inner.record(entry)
+
+    def get(self, ledger_id: str) -> LedgerEntry | None:
+        """Return an entry, or None."""
+        return self.inner.get(ledger_id)
+
+    def nearest(self, fingerprints: Sequence[str], max_distance: int) -> tuple[str, int] | None:
+        """Return the closest entry by fingerprint."""
+        return self.inner.nearest(fingerprints, max_distance)
+
+    def revoke(self, ledger_id: str, reason: str) -> bool:
+        """Mark an entry taken down."""
+        return self.inner.revoke(ledger_id, reason)
 
 
 async def animate_job(ctx: dict[str, Any], payload: dict[str, Any], photo: bytes) -> str:
@@ -100,7 +144,10 @@ async def _run(ctx: dict[str, Any], job_id: str, request: JobRequest) -> Outcome
     timeout = settings.queue.backend_timeout_s.get(
         settings.animation.backend, settings.queue.job_timeout_s
     )
-    work = asyncio.to_thread(pipeline.run, request, ctx["services"], progress)
+    services = dataclasses.replace(
+        ctx["services"], ledger=JobLedger(ctx["services"].ledger, job_id)
+    )
+    work = asyncio.to_thread(pipeline.run, request, services, progress)
     try:
         return await asyncio.wait_for(work, timeout)
     except BaseException:

@@ -1,8 +1,9 @@
 """The ledger in Redis (distributed mode): every worker records into it, every adapter verifies.
 
 An entry is a hash ``alive:ledger:<id>``; fingerprints are also appended to the stream
-``alive:ledger:fingerprints``, which each process reads incrementally into memory, so a
-nearest-match lookup sees every clip any worker recorded without rescanning Redis.
+``alive:ledger:fingerprints``, which each process reads incrementally into its in-memory
+``FingerprintIndex`` (as ``SqliteLedger`` does from its table), so a nearest-match lookup sees
+every clip any worker recorded without rescanning Redis.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from core.provenance.fingerprint_index import FingerprintIndex
 from core.provenance.ledger import LEDGER_ID_BITS, entry_from_row, entry_to_json
 from core.types import LedgerEntry
 
@@ -40,8 +42,8 @@ class RedisLedger:
     def __init__(self, client: Any) -> None:
         self._redis = client
         self._lock = threading.Lock()
-        self._seen = "0-0"
-        self._hashes: list[tuple[str, int, int]] = []  # ledger id, hash, hex length
+        self._seen = "0-0"  # the last fingerprint stream entry indexed
+        self._index = FingerprintIndex()
 
     def new_id(self) -> str:
         """Return a fresh 12-hex-character id not yet in the ledger."""
@@ -78,24 +80,13 @@ class RedisLedger:
             return None
         with self._lock:
             self._catch_up()
-            known = list(self._hashes)
-        queries = [(int(fp, 16), len(fp)) for fp in fingerprints]
-        best: tuple[str, int] | None = None
-        for ledger_id, stored, length in known:
-            for value, query_length in queries:
-                if query_length != length:
-                    continue
-                distance = (value ^ stored).bit_count()
-                if distance <= max_distance and (best is None or distance < best[1]):
-                    best = (ledger_id, distance)
-        return best
+        return self._index.nearest(fingerprints, max_distance)
 
     def _catch_up(self) -> None:
-        """Read the fingerprints recorded (by any process) since the last lookup."""
+        """Index the fingerprints recorded (by any process) since the last lookup."""
         while entries := self._redis.xrange(FINGERPRINTS, f"({self._seen}", "+", count=10_000):
-            for entry_id, fields in entries:
-                self._hashes.append((fields["id"], int(fields["hash"], 16), len(fields["hash"])))
-                self._seen = entry_id
+            self._index.add_many((fields["id"], fields["hash"]) for _, fields in entries)
+            self._seen = entries[-1][0]
 
     def revoke(self, ledger_id: str, reason: str) -> bool:
         """Mark an entry taken down; return whether it existed."""

@@ -16,7 +16,9 @@ import redis
 from core.clips import ClipStore
 from core.jobs import ArqRunner
 from core.settings import Settings, load_settings
-from core.types import ChatRef, ClipSpec, JobRequest, Photo
+from core.state import RedisStore
+from core.types import ChatRef, ClipSpec, JobRequest, LedgerEntry, Photo
+from core.worker import JobLedger
 from tests.conftest import REPO, jpeg_bytes, scene
 from tests.redis_server import RedisServer
 
@@ -132,6 +134,19 @@ async def test_two_workers_share_a_burst_and_none_runs_twice(
     made = sorted(o.clip.ledger_id for o in outcomes if o.clip)
     assert len(made) == 20
     assert ledger_ids(redis_url) == made  # exactly one finished run per job
+
+
+def test_every_run_of_a_job_writes_the_same_ledger_entry(redis_url: str) -> None:
+    store = RedisStore.open(redis_url)
+    first, rerun = JobLedger(store.ledger, "job-1"), JobLedger(store.ledger, "job-1")
+    ledger_id = first.new_id()
+    assert ledger_id == rerun.new_id() != JobLedger(store.ledger, "job-2").new_id()
+    assert len(ledger_id) == 12
+    for ledger in (first, rerun):  # a run killed after recording, then the run that finishes
+        ledger.record(LedgerEntry(ledger_id, 1.0, "a" * 64, "", "procedural", "p-1",
+                                  ("f" * 64,), "urn:m", "b" * 64, None))  # fmt: skip
+    store.close()
+    assert ledger_ids(redis_url) == [ledger_id]
 
 
 QUOTA_SCRIPT = """
