@@ -1,30 +1,27 @@
 """Queue benchmark: enqueue -> start overhead, and throughput with 1 and 2 workers (procedural).
 
 Starts its own redis-server on a free loopback port and ``alive worker`` processes on the test
-settings (small clips), then prints a table. Usage: ``.venv/bin/python bench/queue.py [--jobs N]``.
+settings (small clips), then prints a table.
+Usage: ``.venv/bin/python bench/queue_bench.py [--jobs N]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-# This file is named as the issue asks, which shadows the standard library's ``queue`` when run
-# as a script: take its own folder off the path before anything imports ``queue``.
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path[:] = [str(REPO), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from arq.jobs import Job  # noqa: E402
 
