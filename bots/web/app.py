@@ -5,11 +5,13 @@ The composition root opens the service and passes it in; nothing here is created
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -60,7 +62,12 @@ def make_app(service: AliveService) -> web.Application:
         middlewares=[error_middleware, limit_middleware],
     )
     app[SERVICE] = service
-    app[LIMITER] = RateLimiter(settings.requests_per_minute)
+    store = service.services.store
+    if service.settings.redis_url and hasattr(store, "client"):
+        # Every web process behind the same Redis shares each address's bucket.
+        app[LIMITER] = RedisRateLimiter(store.client, settings.requests_per_minute)
+    else:
+        app[LIMITER] = RateLimiter(settings.requests_per_minute)
     app.on_response_prepare.append(add_security_headers)
     setup_routes(app)
     return app
@@ -100,6 +107,10 @@ class RateLimiter:
             self._prune(now)
         return wait
 
+    async def acquire(self, client: str) -> float:
+        """``take``, for the middleware (in memory: no waiting)."""
+        return self.take(client)
+
     def _prune(self, now: float) -> None:
         """Forget buckets that are full again, then the least recently seen ones."""
         for client, (tokens, last) in list(self._buckets.items()):
@@ -107,6 +118,53 @@ class RateLimiter:
                 del self._buckets[client]
         while len(self._buckets) > self._max_clients:
             self._buckets.popitem(last=False)
+
+
+# One token bucket per address in a Redis hash; Redis's clock, so every process agrees.
+TAKE_TOKEN = """
+local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'last')
+local tokens = tonumber(bucket[1]) or capacity
+local last = tonumber(bucket[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - last) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'last', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
+return tostring(wait)
+"""
+
+
+class RedisRateLimiter(RateLimiter):
+    """The same token buckets in Redis (distributed mode), shared by every web process.
+
+    A bucket is forgotten once it would be full again (its key expires), so memory follows the
+    clients seen in the last minute. While Redis is unreachable, requests are let through: the
+    page's availability matters more than the limit, and ``/readyz`` already says Redis is gone.
+    """
+
+    def __init__(self, client: Any, per_minute: int) -> None:
+        super().__init__(per_minute)
+        self._redis = client
+
+    def take(self, client: str) -> float:
+        """Spend one token of ``client`` in Redis; return 0 when allowed, else seconds to wait."""
+        from redis.exceptions import RedisError
+
+        try:
+            wait = self._redis.eval(
+                TAKE_TOKEN, 1, f"alive:ratelimit:{client}", self.capacity, self.rate
+            )
+        except RedisError:
+            log.warning("rate limit: Redis unreachable; letting the request through")
+            return 0.0
+        return float(wait)
+
+    async def acquire(self, client: str) -> float:
+        """``take`` in a thread: the Redis client is synchronous and retries through restarts."""
+        return await asyncio.to_thread(self.take, client)
 
 
 @web.middleware
@@ -137,7 +195,7 @@ async def limit_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(413, _PLAIN_ERRORS[413])
     # NOTE: the peer address; behind a reverse proxy every client shares the proxy's bucket
     # unless the proxy's address is replaced by aiohttp-remotes or similar at deployment.
-    wait = request.app[LIMITER].take(request.remote or "unknown")
+    wait = await request.app[LIMITER].acquire(request.remote or "unknown")
     if wait > 0:
         seconds = math.ceil(wait)
         log.info("rate limit: refused a %s to %s", request.method, request.path)

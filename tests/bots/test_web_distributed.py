@@ -11,7 +11,7 @@ import pytest
 from bots.web.app import make_app
 from core.service import open_service
 from core.settings import Settings, load_settings
-from tests.bots.test_web import animate
+from tests.bots.test_web import animate, file_form
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -34,3 +34,21 @@ async def test_readyz_follows_redis_and_a_job_runs_on_the_worker(
         assert (await client.get("/healthz")).status == 200
         redis_server.start()
         assert (await client.get("/readyz")).status == 200
+
+
+async def test_the_rate_limit_is_shared_by_every_web_process(
+    settings: Settings, dev_keys: Path, redis_url: str, aiohttp_client: Any
+) -> None:
+    dist = load_settings(
+        data_dir=settings.data_dir, redis_url=redis_url, web={"requests_per_minute": 2}
+    )
+    async with open_service(dist) as service:
+        # Two apps, each with its own limiter object: only Redis is shared between them.
+        first = await aiohttp_client(make_app(service))
+        second = await aiohttp_client(make_app(service))
+        answers = [
+            (await client.post("/api/verify", data=file_form(b"x"))).status
+            for client in (first, second, first)
+        ]
+        assert 429 not in answers[:2]
+        assert answers[2] == 429
