@@ -356,7 +356,8 @@ class ChatLogic:
             spec: the clip asked for.
             idempotency_key: equal keys mean the same request.
             max_bytes: the destination's upload limit (0: the configured default).
-            reply_to: the adapter's reply target (JSON), kept until ``reply_posted``.
+            reply_to: the adapter's reply target (JSON), kept until ``reply_posted``; empty
+                for an adapter that does not resume replies (nothing is recorded).
         """
         settings = await self.chat_settings(chat)
         day = self.today()
@@ -380,7 +381,8 @@ class ChatLogic:
             raise
         if taken == "taken":
             self._jobs[_user_key(chat)] = TrackedJob(handle.id, chat, day)
-            await self.owe_reply(chat, handle.id, reply_to)
+            if reply_to:  # an adapter that resumes replies says where; others record nothing
+                await self.owe_reply(chat, handle.id, reply_to)
         return handle
 
     # Replies owed: recorded at submit, forgotten once posted, resumed after a restart.
