@@ -26,9 +26,13 @@ logger = logging.getLogger(__name__)
 
 U8 = NDArray[np.uint8]
 
-# NOTE: motion fields are smooth; a grid of at most 320 cells on the long side costs a quarter
-# of the full-size arithmetic at 720p, and the camera warp interpolates it back exactly.
+# NOTE: motion fields are smooth; a grid of about 320 cells on the long side costs a sixteenth
+# of the full-size arithmetic at 720p. The step is a whole number of pixels so the renderer can
+# upsample its maps with cv2.resize, which reproduces the camera's affine map exactly.
 _GRID_EDGE = 320
+# NOTE: a field whose largest offset is under a thousandth of a pixel moves nothing (its mask is
+# empty: no sky, water or foliage); skipping it saves a pass per frame.
+_NO_MOTION = 1e-3
 # NOTE: amplitudes at strength 1 (motion 2), as fractions of the short side: the sky drifts 4%
 # over a loop, vegetation sways 0.5%, water ripples 0.4%.
 _SKY_DRIFT, _SWAY, _WATER = 0.04, 0.005, 0.004
@@ -147,7 +151,7 @@ def build_rig(photo: U8, plan: MotionPlan, spec: ClipSpec) -> Rig:
     """Analyse the photo and precompute layers and motion fields for ``plan``."""
     h, w = photo.shape[:2]
     scene = analyse_scene(photo)
-    step = max(1.0, max(h, w) / _GRID_EDGE)
+    step = float(max(1, round(max(h, w) / _GRID_EDGE)))
     grid = Grid(math.ceil((h - 1) / step) + 1, math.ceil((w - 1) / step) + 1, step)
     rng = np.random.default_rng(spec.seed)
     shifts = rng.uniform(0.0, 2.0 * np.pi, size=4)
@@ -178,6 +182,7 @@ def build_rig(photo: U8, plan: MotionPlan, spec: ClipSpec) -> Rig:
         field = motions.sky_drift(sky, _SKY_DRIFT * side * s * plan.sky, direction)
         rows = np.nonzero(sky.max(axis=1) > 0.01)[0]
         drift = (field, int(rows[0] * step), min(h, math.ceil((rows[-1] + 1) * step) + 1))
+    fields = {key: f for key, f in fields.items() if float(np.abs(f).max()) > _NO_MOTION}
     layered = scene.has_subject and plan.parallax > 0 and plan.camera is not Camera.NONE
     plate, layer = _layers(photo, scene) if layered else (None, None)
     region = np.maximum.reduce([sky, water, plants, moved])
