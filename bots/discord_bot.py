@@ -29,6 +29,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.chat import ChatLogic
+from bots.discord_replies import ReplyTasks, resume_replies
 from bots.discord_translator import CatalogueTranslator
 from core.service import AliveService
 from core.settings import Settings
@@ -125,10 +126,15 @@ class PhotoBot(commands.Bot):
         self.options = options or DiscordOptions()
         self.allowed_hosts = attachment_hosts(settings.discord_api_url)
         self.chat = ChatLogic(service, service.services.community)
+        self.replies = ReplyTasks()
         self._downloads: aiohttp.ClientSession | None = None
 
     async def setup_hook(self) -> None:
-        """Open the download session, load the cogs, and sync the localised commands."""
+        """Open the download session, load the cogs, sync the localised commands, and resume.
+
+        Replies owed from before a restart are answered in the background once the gateway is
+        ready (``bots.discord_replies``).
+        """
         if self._downloads is not None:
             raise RuntimeError("PhotoBot was set up twice")
         self._downloads = aiohttp.ClientSession(
@@ -138,6 +144,7 @@ class PhotoBot(commands.Bot):
         await self.load_extension("bots.discord_cogs")
         if self.options.sync_commands:
             await self.sync_commands()
+        self.replies.track(resume_replies(self))
 
     async def sync_commands(self) -> int:
         """Register the commands globally, or to the development guild; return how many."""
@@ -151,7 +158,8 @@ class PhotoBot(commands.Bot):
         return len(synced)
 
     async def close(self) -> None:
-        """Close the client first, then the download session."""
+        """Drop the answers in progress (they stay owed), close the client, then downloads."""
+        await self.replies.abandon()
         await super().close()
         if self._downloads is not None:
             await self._downloads.close()

@@ -23,6 +23,7 @@ from discord.ext import commands
 from bots import render
 from bots.chat import SETTING_NAMES, ChatError, settings_text
 from bots.discord_bot import AttachmentRefused, AttachmentTooLarge
+from bots.discord_replies import ReplyTarget
 from bots.discord_translator import english
 from bots.discord_views import BUTTONS, clip_view, consent_view, report_ids
 from bots.i18n import has, t
@@ -262,11 +263,12 @@ class PhotoCog(commands.Cog):
             return
         if chat_settings.seconds and not explicit_seconds:
             spec = replace(spec, seconds=chat_settings.seconds)
-        await interaction.response.defer(thinking=True)
+        status_id = await defer_public(interaction)
         data = await self.fetch_photo(interaction, photo.url, lang)
         if data is not None:
             key = f"discord:{interaction.id}"
-            await self.run_job(interaction, JobRequest(Photo(data, photo.filename), spec, ref, key))
+            job = JobRequest(Photo(data, photo.filename), spec, ref, key)
+            await self.run_job(interaction, job, status_id)
 
     async def fetch_photo(
         self, interaction: discord.Interaction, url: str, lang: str
@@ -335,13 +337,18 @@ class PhotoCog(commands.Cog):
         requester = ChatRef("discord", request.chat_id, request.requester_id, str(interaction.id))
         key = f"discord:consent:{request.id}"
         job = JobRequest(Photo(data, filename), spec_for(self.bot), requester, key)
-        await self.run_job(interaction, job)
+        # The question message now shows the progress (the response edited it).
+        status_id = interaction.message.id if interaction.message else 0
+        await self.run_job(interaction, job, status_id, about=0)
 
-    async def submit(self, interaction: discord.Interaction, request: JobRequest) -> JobHandle:
+    async def submit(
+        self, interaction: discord.Interaction, request: JobRequest, target: ReplyTarget
+    ) -> JobHandle:
         """Count the quota (once per idempotency key) and queue the job; remember it for Retry.
 
         The clip is encoded to fit this interaction's upload limit (``max_bytes``), so what is
-        posted is the signed file itself, never a re-encoded copy.
+        posted is the signed file itself, never a re-encoded copy. The job is recorded as a
+        reply owed to ``target`` until it is answered, so a restarted bot answers it.
 
         Raises:
             ChatError: the chat's rules refuse it (quota, disabled, channel).
@@ -353,22 +360,53 @@ class PhotoCog(commands.Cog):
             request.spec,
             request.idempotency_key,
             max_bytes=upload_limit(interaction),
+            reply_to=target.to_json(),
         )
         self._remember(handle.id, request)
         return handle
 
-    async def run_job(self, interaction: discord.Interaction, request: JobRequest) -> None:
-        """Submit a deferred interaction's job, then follow it to the clip or a plain error."""
+    async def run_job(
+        self,
+        interaction: discord.Interaction,
+        request: JobRequest,
+        status_id: int,
+        about: int | None = None,
+    ) -> None:
+        """Submit a deferred interaction's job, then follow it to the clip or a plain error.
+
+        Args:
+            interaction: the deferred interaction.
+            request: the job.
+            status_id: the interaction's public progress message (0: unknown).
+            about: the message the request is about (None: the interaction's own).
+        """
         assert request.chat is not None
         lang = await self.bot.chat.language(request.chat, str(interaction.locale))
+        target = reply_target(interaction, lang, status_id, about)
         try:
-            handle = await self.submit(interaction, request)
+            handle = await self.submit(interaction, request, target)
         except ChatError as exc:
             await fail_after_defer(interaction, error_text(exc, lang))
             return
         await self.follow(interaction, request.chat, handle, lang)
 
     async def follow(
+        self, interaction: discord.Interaction, requester: ChatRef, handle: JobHandle, lang: str
+    ) -> None:
+        """Answer the job as a tracked task, then forget the reply owed.
+
+        Stopping the bot cancels the task rather than waiting for the job; the reply then stays
+        owed and the next start posts it (``bots.discord_replies``).
+        """
+        await self.bot.replies.run(self._answer(interaction, requester, handle, lang))
+
+    async def _answer(
+        self, interaction: discord.Interaction, requester: ChatRef, handle: JobHandle, lang: str
+    ) -> None:
+        await self._follow(interaction, requester, handle, lang)
+        await self.bot.chat.reply_posted("discord", handle.id)
+
+    async def _follow(
         self, interaction: discord.Interaction, requester: ChatRef, handle: JobHandle, lang: str
     ) -> None:
         """Show paced progress, then post the clip or a plain error."""
@@ -533,8 +571,10 @@ class PhotoCog(commands.Cog):
             chat=ref,
             idempotency_key=f"{request.idempotency_key}:retry:{interaction.message.id}",
         )
+        target = reply_target(interaction, lang)
         try:
-            handle = await self.submit(interaction, again)  # before deferring: no public flash
+            # Before deferring: a refusal is private, with no public "thinking" flash.
+            handle = await self.submit(interaction, again, target)
         except ChatError as exc:
             await send_error(interaction, error_text(exc, lang))
             return
@@ -546,7 +586,10 @@ class PhotoCog(commands.Cog):
             if await self.bot.chat.delivered(handle.id):
                 await send_error(interaction, t("alive.retry_pending", lang))
                 return
-            await interaction.response.defer(thinking=True)
+            status_id = await defer_public(interaction)
+            if status_id:  # now known: a restarted bot removes it
+                target = replace(target, status_message_id=status_id)
+                await self.bot.chat.owe_reply(ref, handle.id, target.to_json())
             await self.follow(interaction, ref, handle, lang)
         finally:
             self._following.discard(handle.id)
@@ -567,6 +610,27 @@ def error_text(exc: ChatError, lang: str) -> str:
     """Render a chat rule's refusal, in Discord's words (``<key>_discord``) where they differ."""
     key = f"{exc.key}_discord"
     return ChatError(key, **exc.params).text(lang) if has(key) else exc.text(lang)
+
+
+def reply_target(
+    interaction: discord.Interaction, lang: str, status_id: int = 0, about: int | None = None
+) -> ReplyTarget:
+    """Return where a restarted bot answers this interaction's job.
+
+    ``about`` defaults to the message the interaction came from: a pressed clip's, or the
+    target of a message context menu; a slash command has none (0).
+    """
+    if about is None:
+        data: Any = interaction.data or {}
+        message = interaction.message
+        about = message.id if message is not None else int(data.get("target_id") or 0)
+    return ReplyTarget(lang, interaction.channel_id or 0, about, status_id)
+
+
+async def defer_public(interaction: discord.Interaction) -> int:
+    """Defer with a public "thinking" message; return that message's id (0 if not told)."""
+    response = await interaction.response.defer(thinking=True)
+    return (response.message_id or 0) if response is not None else 0
 
 
 def chat_ref(interaction: discord.Interaction) -> ChatRef:

@@ -375,6 +375,8 @@ class FakeDiscord:
             if msg.type is not WSMsgType.TEXT:
                 break
             await self._on_op(json.loads(msg.data))
+        if self._ws is ws:  # the client left (not replaced by a newer connection)
+            self._connected.clear()
         return ws
 
     async def _on_op(self, message: dict[str, Any]) -> None:
