@@ -30,7 +30,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.photos import varied
-from core import pipeline
+from core import (
+    pipeline,
+    testing,
+)
 from core.encode import H264Encoder, decode
 from core.errors import InputError
 from core.provenance.keys import init_dev_identity
@@ -68,14 +71,7 @@ def frames_of(data: bytes) -> Frames:
 
 def remux(data: bytes, _: np.random.Generator) -> bytes:
     """Copy the packets into a fresh MP4: what a messenger's server does; metadata is gone."""
-    buffer = io.BytesIO()
-    with av.open(io.BytesIO(data)) as src, av.open(buffer, "w", format="mp4") as out:
-        stream = out.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    return buffer.getvalue()
+    return testing.remux(data)
 
 
 def reencode(crf: int) -> Transform:

@@ -8,7 +8,6 @@ manifest, so verify must decode it, read the watermark and look up the fingerpri
 
 from __future__ import annotations
 
-import io
 import os
 import statistics
 import sys
@@ -16,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -27,6 +25,7 @@ from core.provenance.keys import init_dev_identity
 from core.provenance.verify import verify
 from core.services import Services, build_services
 from core.settings import load_settings
+from core.testing import remux
 from core.types import Claim, Frames, LedgerEntry, Photo
 
 RUNS = 7
@@ -69,17 +68,6 @@ def _clip(s: Services) -> bytes:
     return signed
 
 
-def _remux(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with av.open(io.BytesIO(data)) as src, av.open(out, "w", format="mp4") as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                dst.mux(packet)
-    return out.getvalue()
-
-
 def _time(data: bytes, s: Services) -> tuple[float, str]:
     times, kind = [], ""
     for _ in range(RUNS):
@@ -99,7 +87,7 @@ def main() -> None:
         try:
             signed = _clip(s)
             print("case | bytes | median ms | verdict")
-            for name, data in (("intact", signed), ("stripped", _remux(signed))):
+            for name, data in (("intact", signed), ("stripped", remux(signed))):
                 ms, kind = _time(data, s)
                 print(f"{name} | {len(data):,} | {ms:.0f} | {kind}", flush=True)
         finally:

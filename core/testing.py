@@ -60,3 +60,22 @@ class FakeAnimator:
             round(2 * np.sin(2 * np.pi * i / spec.frame_count)) for i in range(spec.frame_count)
         ]
         return Frames(np.stack([np.roll(base, s, axis=1) for s in shifts]), spec.fps)
+
+
+def remux(data: bytes) -> bytes:
+    """Copy a clip's video packets into a fresh MP4, as a messenger's server does.
+
+    The pixels are untouched; everything else — the C2PA manifest included — is gone.
+    """
+    import io
+
+    import av
+
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data)) as src, av.open(out, "w", format="mp4") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:  # the demuxer's final flush packet
+                packet.stream = stream
+                dst.mux(packet)
+    return out.getvalue()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import av
 import pytest
 
 from bots.cli import main
 from core.settings import Settings
+from core.testing import remux
 
 
 def flip_mdat_byte(data: bytes) -> bytes:
@@ -24,19 +23,6 @@ def flip_mdat_byte(data: bytes) -> bytes:
             return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
         offset += size
     raise AssertionError("no mdat box")
-
-
-def remux(data: bytes) -> bytes:
-    """Copy the video stream into a new MP4, as a messenger would: metadata boxes are gone."""
-    out = io.BytesIO()
-    with av.open(io.BytesIO(data)) as src, av.open(out, "w", format="mp4") as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is None:
-                continue
-            packet.stream = stream
-            dst.mux(packet)
-    return out.getvalue()
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:

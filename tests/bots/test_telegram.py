@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import io
 import logging
 import threading
 import time
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
@@ -24,7 +22,7 @@ from core.community import CommunityStore
 from core.service import AliveService, open_service
 from core.services import Services, build_services
 from core.settings import Settings
-from core.testing import FakeAnimator, RejectAll
+from core.testing import FakeAnimator, RejectAll, remux
 from core.types import ClipSpec, CredentialState, Frames, Image
 from tests.bots.telegram_fake import FakeBotApi, group, user
 from tests.conftest import jpeg_bytes, scene
@@ -171,19 +169,6 @@ def sent_message(
         if mine and (method != "sendVideo" or msg["caption"] == call.get("caption")):
             return msg
     raise AssertionError("no such message")
-
-
-def remux(data: bytes) -> bytes:
-    """Copy the video stream into a new MP4, as a messenger would: metadata boxes are gone."""
-    out = io.BytesIO()
-    with av.open(io.BytesIO(data)) as src, av.open(out, "w", format="mp4") as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is None:
-                continue
-            packet.stream = stream
-            dst.mux(packet)
-    return out.getvalue()
 
 
 async def test_photo_with_caption_gets_a_signed_clip_as_a_reply(

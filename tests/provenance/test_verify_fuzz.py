@@ -7,7 +7,6 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-import av
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given
@@ -21,6 +20,7 @@ from core.provenance.keys import init_dev_identity
 from core.provenance.verify import verify
 from core.services import Services, build_services
 from core.settings import Settings
+from core.testing import remux
 from core.types import ClipSpec, CredentialState, JobRequest, Photo, VerdictKind, VerifyReport
 from tests.conftest import jpeg_bytes, scene
 
@@ -132,14 +132,7 @@ def test_corrupted_clips_get_a_report(
 
 
 def test_remuxed_clip_still_decodes_as_video(signed_clip: bytes, fuzz_services: Services) -> None:
-    out = io.BytesIO()
-    with av.open(io.BytesIO(signed_clip)) as src, av.open(out, "w", format="mp4") as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                dst.mux(packet)
-    report = verify(out.getvalue(), fuzz_services)
+    report = verify(remux(signed_clip), fuzz_services)
     assert report.media == "video"
     assert report.credentials.state is CredentialState.NONE
     assert report.ours
