@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from core.ports import StepCallback
 from core.types import ClipSpec, Frames, Image, Stage, Verdict
@@ -79,3 +80,29 @@ def remux(data: bytes) -> bytes:
                 packet.stream = stream
                 dst.mux(packet)
     return out.getvalue()
+
+
+def reencode(frames: NDArray[np.uint8], crf: int = 28, fps: int = 24) -> NDArray[np.uint8]:
+    """Re-encode ``(T, H, W, 3)`` RGB frames with plain libx264 and decode them back.
+
+    This is what a sharing app does to a clip: its own encoder, its own settings (the default GOP:
+    one keyframe, the rest predicted), not ours.
+    """
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    buf.seek(0)
+    with av.open(buf) as src:
+        return np.stack([f.to_ndarray(format="rgb24") for f in src.decode(video=0)])

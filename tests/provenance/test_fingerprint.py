@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import io
-
-import av
 import cv2
 import numpy as np
 import pytest
 
 from core.provenance.fingerprint import PdqFingerprinter, hamming, hash_image
+from core.testing import reencode
 from core.types import Frames
 
 
@@ -36,23 +34,6 @@ def synthetic_clip(height: int, width: int, count: int, seed: int = 0) -> np.nda
     return np.clip(np.stack(frames), 0, 255).astype(np.uint8)
 
 
-def h264_round_trip(array: np.ndarray, crf: int = 28) -> np.ndarray:
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=8)
-        stream.width, stream.height = array.shape[2], array.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf)}
-        for frame in array:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    buf.seek(0)
-    with av.open(buf) as src:
-        return np.stack([f.to_ndarray(format="rgb24") for f in src.decode(video=0)])
-
-
 @pytest.fixture(scope="module")
 def original() -> np.ndarray:
     return synthetic_clip(256, 384, 24)
@@ -65,7 +46,7 @@ def test_one_hash_per_second_plus_first_frame(original):
 
 
 def test_reencoded_and_downscaled_clip_stays_close(original):
-    copy = h264_round_trip(original, crf=28)
+    copy = reencode(original, crf=28, fps=8)
     copy = np.stack([cv2.resize(f, (192, 128), interpolation=cv2.INTER_AREA) for f in copy])
     fingerprinter = PdqFingerprinter()
     before = fingerprinter.fingerprint(Frames(original, fps=8))

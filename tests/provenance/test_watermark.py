@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ from core.provenance.watermark import (
     slot_pattern,
     tile_size,
 )
+from core.testing import reencode
 from core.types import Frames
 
 LEDGER_ID = "3fa92c0b17de"
@@ -44,24 +44,6 @@ def synthetic_clip(height: int, width: int, count: int, seed: int = 0) -> np.nda
     texture = cv2.GaussianBlur(texture, (0, 0), 1.5)
     frames = [base + texture[i : i + height, i : i + width] for i in range(count)]
     return np.clip(np.stack(frames), 0, 255).astype(np.uint8)
-
-
-def h264_round_trip(array: np.ndarray, crf: int = 28) -> np.ndarray:
-    """Encode with libx264 (default GOP: one keyframe, the rest predicted) and decode back."""
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=24)
-        stream.width, stream.height = array.shape[2], array.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf)}
-        for frame in array:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    buf.seek(0)
-    with av.open(buf) as src:
-        return np.stack([f.to_ndarray(format="rgb24") for f in src.decode(video=0)])
 
 
 def downscale_half(array: np.ndarray) -> np.ndarray:
@@ -113,7 +95,7 @@ def test_survives_h264(clip, crf):
     _, marked = clip
     if crf > 28 and min(marked.shape[1:3]) < 256:
         crf = 28  # 8 px tiles are below what crf 35 keeps of chroma on this texture
-    assert read(h264_round_trip(marked, crf=crf)) == LEDGER_ID
+    assert read(reencode(marked, crf=crf, fps=24)) == LEDGER_ID
 
 
 def test_survives_half_downscale_through_size_search(clip):
@@ -131,7 +113,7 @@ def test_survives_uneven_edge_crop(clip):
         pytest.skip("a cropped frame under 256 px keeps too few 8 px tiles to clear the score gate")
     top, left = int(0.07 * h), int(0.03 * w)
     cropped = marked[:, top : top + 2 * int(0.45 * h), left : left + 2 * int(0.45 * w)]
-    assert read(h264_round_trip(np.ascontiguousarray(cropped), crf=23)) == LEDGER_ID
+    assert read(reencode(np.ascontiguousarray(cropped), crf=23, fps=24)) == LEDGER_ID
 
 
 def test_single_frame_jpeg_q70():
@@ -146,7 +128,7 @@ def test_saturated_blue_is_marked_the_other_way():
     clip = synthetic_clip(256, 256, 6)
     clip[:, :128] = 255
     marked = WatermarkStep().apply(Frames(clip, fps=24), LEDGER_ID).array
-    assert read(h264_round_trip(marked, crf=28)) == LEDGER_ID
+    assert read(reencode(marked, crf=28, fps=24)) == LEDGER_ID
     assert psnr(clip, marked) >= 38.0
 
 
@@ -154,7 +136,7 @@ def test_saturated_blue_is_marked_the_other_way():
 def test_unmarked_clips_read_nothing(seed):
     clip = synthetic_clip(256, 256, 12, seed=seed + 100)
     assert read(clip) == ""
-    assert read(h264_round_trip(clip)) == ""
+    assert read(reencode(clip, fps=24)) == ""
 
 
 @pytest.mark.parametrize("seed", range(4))
