@@ -7,6 +7,7 @@ drives the real service, runner and pipeline with them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,7 +74,8 @@ def remux(data: bytes) -> bytes:
     import av
 
     out = io.BytesIO()
-    with av.open(io.BytesIO(data)) as src, av.open(out, "w", format="mp4") as dst:
+    src: Any = av.open(io.BytesIO(data))
+    with src, av.open(out, "w", format="mp4") as dst:
         stream = dst.add_stream_from_template(src.streams.video[0])
         for packet in src.demux(src.streams.video[0]):
             if packet.dts is not None:  # the demuxer's final flush packet
@@ -104,5 +106,7 @@ def reencode(frames: NDArray[np.uint8], crf: int = 28, fps: int = 24) -> NDArray
         for packet in stream.encode():
             out.mux(packet)
     buf.seek(0)
-    with av.open(buf) as src:
-        return np.stack([f.to_ndarray(format="rgb24") for f in src.decode(video=0)])
+    src: Any = av.open(buf)
+    with src:
+        decoded = [f.to_ndarray(format="rgb24") for f in src.decode(video=0)]
+    return np.stack(decoded).astype(np.uint8)
