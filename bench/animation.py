@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import resource
 import sys
 import time
@@ -170,6 +171,8 @@ def speed() -> None:
         ("1280x720 4s land", _decode(landscape(1280, 720)), 1280, 4.0),
     ]
     print(f"{'case':18} {'median s':>8} {'min s':>6} {'cpu s':>6}  (analysis + animation, 24 fps)")
+    # Wall time means little on a busy machine; the load average says how busy it was.
+    print("load average before: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     for label, pixels, size, seconds in cases:
         image = Image(np.ascontiguousarray(pixels), "PNG", "image/png", "")
         times, cpus = [], []
@@ -179,6 +182,7 @@ def speed() -> None:
             times.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu)
         print(f"{label:18} {np.median(times):8.3f} {min(times):6.3f} {np.median(cpus):6.3f}")
+    print("load average after: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {rss:.0f} MB (ru_maxrss, includes MiniLM and MediaPipe)")
 
