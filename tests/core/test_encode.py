@@ -5,7 +5,6 @@ import itertools
 import struct
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
@@ -14,8 +13,8 @@ from PIL import Image as PILImage
 
 from core.encode import H264Encoder, decode, move_moov_first
 from core.types import Frames
+from tests.conftest import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures"
 FPS = 24
 
 
