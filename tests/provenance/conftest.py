@@ -18,8 +18,9 @@ from core.provenance.c2pa_sign import C2paSigner
 from core.provenance.credentials import C2paReader
 from core.provenance.keys import Identity, init_dev_identity, load_identity
 from core.types import Claim
+from tests.conftest import FIXTURES
 
-C2PA_FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "c2pa"
+C2PA_FIXTURES = FIXTURES / "c2pa"
 
 
 def c2pa_make_mp4(path: Path, *, frames: int = 16, size: int = 64, fps: int = 16) -> bytes:

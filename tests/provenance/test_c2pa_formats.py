@@ -21,7 +21,7 @@ from core.provenance.c2pa_sign import C2paSigner
 from core.provenance.credentials import PLAIN_WORDS, C2paReader
 from core.provenance.keys import Identity
 from core.types import Claim, CredentialState
-from tests.provenance.conftest import c2pa_make_chain, c2pa_make_jpeg
+from tests.provenance.conftest import C2PA_FIXTURES, c2pa_make_chain, c2pa_make_jpeg
 
 pillow_heif.register_heif_opener()
 
@@ -179,7 +179,7 @@ def test_every_validation_code_met_has_plain_words(
 ) -> None:
     codes = _codes_met(tmp_path, c2pa_signer, c2pa_reader, c2pa_video, c2pa_claim())
     assert {"assertion.bmffHash.mismatch", "signingCredential.untrusted"} <= codes
-    fixtures = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "c2pa"
+    fixtures = C2PA_FIXTURES
     if fixtures.is_dir():
         anchors = (fixtures / "test_cert_root_bundle.pem").read_bytes()
         for reader in (c2pa_reader, C2paReader(anchors)):
