@@ -61,7 +61,11 @@ class AliveService:
 
     async def take_down(self, ledger_id: str, reason: str, moderator: ChatRef | None) -> bool:
         """Revoke a clip in the ledger and delete its stored copy; return whether it existed."""
-        found = await asyncio.to_thread(self.services.ledger.revoke, ledger_id, reason)
+        return await asyncio.to_thread(self._take_down, ledger_id, reason, moderator)
+
+    def _take_down(self, ledger_id: str, reason: str, moderator: ChatRef | None) -> bool:
+        """The blocking part of a takedown: ledger, file and audit writes."""
+        found = self.services.ledger.revoke(ledger_id, reason)
         if found:
             self.clips.delete(ledger_id)
             self.services.audit.write(
