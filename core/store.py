@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     created REAL NOT NULL,
     entry TEXT NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0,
-    revoked_reason TEXT NOT NULL DEFAULT ''
+    revoked_reason TEXT NOT NULL DEFAULT '',
+    revoked_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS fingerprints (
     ledger_id TEXT NOT NULL REFERENCES ledger (id),
