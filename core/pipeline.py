@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from core.audit import request_ref
 from core.errors import InputError
 from core.frames import poster_jpeg
 from core.ports import ProgressCallback, StepCallback
@@ -51,6 +52,7 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
     steps = _Steps(progress)
     spec, chat = request.spec, request.chat
     prompt_sha = hashlib.sha256(spec.prompt.encode()).hexdigest() if spec.prompt else ""
+    ref = request_ref(request.job_id)  # lets an appeal find the decision; no content
 
     # 1. Validate: decode safely within the limits, before any heavy work.
     with steps("validate"):
@@ -65,7 +67,10 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
         verdict = _first_rejection((c.check(spec.prompt) for c in s.prompt_checks), passed)
         verdict = verdict or _first_rejection((c.check(image) for c in s.photo_checks), passed)
         verdict = verdict or Verdict.ok(Stage.PHOTO, "all", _scores(passed))
-        s.audit.verdict(verdict, source_sha256=image.sha256, prompt_sha256=prompt_sha, chat=chat)
+        s.audit.verdict(
+            verdict, source_sha256=image.sha256, prompt_sha256=prompt_sha, chat=chat,
+            request_ref=ref,
+        )  # fmt: skip
     if not verdict.allowed:
         return steps.outcome(verdict)
 
@@ -78,8 +83,9 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
         rejection = _first_rejection(c.check(frames) for c in s.output_checks)
         if rejection:
             s.audit.verdict(
-                rejection, source_sha256=image.sha256, prompt_sha256=prompt_sha, chat=chat
-            )
+                rejection, source_sha256=image.sha256, prompt_sha256=prompt_sha, chat=chat,
+                request_ref=ref,
+            )  # fmt: skip
     if rejection:
         return steps.outcome(rejection)
 

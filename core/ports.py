@@ -209,9 +209,15 @@ class AuditTrail(Protocol):
     """Appends audit records: moderation decisions and take-downs (hashes and codes only)."""
 
     def verdict(
-        self, verdict: Verdict, *, source_sha256: str, prompt_sha256: str, chat: ChatRef | None
+        self,
+        verdict: Verdict,
+        *,
+        source_sha256: str,
+        prompt_sha256: str,
+        chat: ChatRef | None,
+        request_ref: str = "",
     ) -> None:
-        """Record a moderation decision."""
+        """Record a moderation decision; ``request_ref`` links it to an appeal of the job."""
         ...
 
     def write(self, kind: str, record: Mapping[str, object]) -> None:
@@ -220,6 +226,10 @@ class AuditTrail(Protocol):
 
     def records(self, kind: str | None = None) -> list[dict[str, object]]:
         """Return records, oldest first."""
+        ...
+
+    def find(self, kind: str, request_ref: str) -> dict[str, object] | None:
+        """Return the newest record of ``kind`` written for ``request_ref``, or None."""
         ...
 
 

@@ -287,7 +287,13 @@ class RedisAuditLog(AuditLog):
     def write(self, kind: str, record: Mapping[str, object]) -> None:
         """Append one record of ``kind``."""
         body = json.dumps(record, sort_keys=True)
-        self._r.xadd(P + "audit", {"kind": kind, "time": repr(time.time()), "record": body})
+        fields = {"kind": kind, "time": repr(time.time()), "record": body}
+        ref = record.get("request_ref")
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.xadd(P + "audit", fields)
+            if ref:  # the newest record of a kind per request, for appeals (``find``)
+                pipe.hset(P + "audit:ref", f"{kind}:{ref}", json.dumps(fields))
+            pipe.execute()
 
     def records(self, kind: str | None = None) -> list[dict[str, object]]:
         """Return records, oldest first (for operators and tests)."""
@@ -297,3 +303,11 @@ class RedisAuditLog(AuditLog):
             for _, f in rows
             if kind is None or f["kind"] == kind
         ]
+
+    def find(self, kind: str, request_ref: str) -> dict[str, object] | None:
+        """Return the newest record of ``kind`` written for ``request_ref``, or None."""
+        raw = self._r.hget(P + "audit:ref", f"{kind}:{request_ref}") if request_ref else None
+        if not raw:
+            return None
+        f = json.loads(raw)
+        return {"kind": f["kind"], "time": float(f["time"]), **json.loads(f["record"])}

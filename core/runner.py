@@ -13,7 +13,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from core.clips import ClipStore
@@ -246,7 +246,7 @@ class EmbeddedRunner:
         assert rows
         photo_path = Path(rows[0]["photo_path"])
         try:
-            request = _load_request(rows[0]["request"], photo_path)
+            request = replace(_load_request(rows[0]["request"], photo_path), job_id=job_id)
         except FileNotFoundError:
             log.error("job %s: its photo is gone; failing it", job_id)
             self._finish(handle, None, "lost_input", photo_path)

@@ -248,6 +248,8 @@ class JobRequest:
         idempotency_key: equal keys mean the same request (e.g. ``telegram:chat:message``).
         max_bytes: the largest clip the destination accepts (its upload limit); 0 means the
             configured ``encode.upload_limit_bytes``.
+        job_id: the runner's id for the job, set as it runs, so the audit record of its
+            moderation decision can be found by an appeal; empty outside a runner.
     """
 
     photo: Photo
@@ -255,6 +257,7 @@ class JobRequest:
     chat: ChatRef | None = None
     idempotency_key: str = ""
     max_bytes: int = 0
+    job_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,7 @@ async def animate_job(ctx: dict[str, Any], payload: dict[str, Any], photo: bytes
         spec=spec_from_dict(payload["spec"]),
         chat=chat_from_dict(payload["chat"]),
         max_bytes=payload["max_bytes"],
+        job_id=job_id,
     )
     lease = asyncio.create_task(_hold_lease(redis, job_id, settings.queue.lease_s))
     try:

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from core.audit import request_ref
 from core.community import (
     CHAT_WIDE,
     ChatSettings,
@@ -182,3 +183,26 @@ def test_audit_records_in_order(store: Store) -> None:
     assert records[0]["code"] == "nsfw"
     assert [r["ledger_id"] for r in audit.records("takedown")] == ["x"]
     assert store.ping()
+
+
+def test_audit_finds_the_newest_decision_of_a_request(store: Store) -> None:
+    audit = store.audit
+    ref, other = request_ref("job1"), request_ref("job2")
+    assert ref != other
+    assert len(ref) == 64
+    allowed = Verdict.ok(Stage.PHOTO, "all", {"faces": 1.0})
+    rejected = Verdict.reject("nsfw_output", Stage.OUTPUT, "nudenet", {"nsfw": 0.9})
+    audit.verdict(allowed, source_sha256="s", prompt_sha256="", chat=None, request_ref=ref)
+    audit.verdict(rejected, source_sha256="s", prompt_sha256="", chat=None, request_ref=ref)
+    audit.verdict(allowed, source_sha256="t", prompt_sha256="", chat=None, request_ref=other)
+    found = audit.find("moderation", ref)
+    assert found is not None
+    assert (found["code"], found["stage"], found["scores"]) == ("nsfw_output", "output",
+                                                                {"nsfw": 0.9})  # fmt: skip
+    assert found["request_ref"] == ref
+    other_found = audit.find("moderation", other)
+    assert other_found is not None
+    assert other_found["source_sha256"] == "t"
+    assert audit.find("takedown", ref) is None
+    assert audit.find("moderation", request_ref("job3")) is None
+    assert audit.find("moderation", "") is None
