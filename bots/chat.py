@@ -7,6 +7,7 @@ Adapters (Telegram, Discord) translate platform events into calls here and rende
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from bots.i18n import languages, t
+from core.audit import decision_summary, request_ref
 from core.community import (
     CONSENT_RULES,
     ChatSettings,
@@ -485,6 +487,9 @@ class ChatLogic:
     async def appeal(self, chat: ChatRef, job_id: str, code: str, reason: str) -> Report:
         """Queue an appeal of a moderation block (``code``) of job ``job_id``.
 
+        The appeal carries the decision it contests (code, stage, check, scores), found in the
+        audit log by the job's ``request_ref``; never the photo or the prompt.
+
         Raises:
             ChatError: over the daily appeal cap, a duplicate, or over the report rate.
         """
@@ -494,14 +499,23 @@ class ChatLogic:
         )
         if appeals >= APPEALS_PER_DAY:
             raise ChatError("report.appeal_limit", limit=APPEALS_PER_DAY)
-        return await self._file("appeal", chat, job_id, f"[{code}] {reason}".strip())
+        audit = self.service.services.audit
+        record = await self._call(audit.find, "moderation", request_ref(job_id))
+        decision = json.dumps(decision_summary(record), sort_keys=True) if record else ""
+        reason = f"[{code}] {reason}".strip()
+        return await self._file("appeal", chat, job_id, reason, decision)
 
-    async def _file(self, kind: str, chat: ChatRef, subject: str, reason: str) -> Report:
+    async def _file(
+        self, kind: str, chat: ChatRef, subject: str, reason: str, decision: str = ""
+    ) -> Report:
         since = self._clock() - 3600
         recent = await self._call(self.store.reports_since, chat.platform, chat.user_id, since)
         if recent >= REPORTS_PER_HOUR:
             raise ChatError("report.rate_limited")
-        item = Report(0, kind, chat.platform, chat.chat_id, subject, chat.user_id, reason[:500])
+        item = Report(
+            0, kind, chat.platform, chat.chat_id, subject, chat.user_id, reason[:500],
+            decision=decision,
+        )  # fmt: skip
         stored = await self._call(self.store.add_report, item)
         if stored is None:
             raise ChatError("report.duplicate")
@@ -527,6 +541,16 @@ class ChatLogic:
             return item, []
         await self.service.take_down(item.subject, item.reason or "reported", moderator)
         return item, await self._call(self.store.clip_messages, item.subject)
+
+
+def decision_text(item: Report, lang: str = "en") -> str:
+    """Return the contested decision of an appeal for the moderators, or ``""`` if unknown."""
+    if not item.decision:
+        return ""
+    d = json.loads(item.decision)
+    scores = ", ".join(f"{k}={v:.2f}" for k, v in sorted(d.get("scores", {}).items())) or "-"
+    return t("report.appeal_decision", lang, code=d.get("code", ""), stage=d.get("stage", ""),
+             check=d.get("check", ""), scores=scores)  # fmt: skip
 
 
 def _user_key(chat: ChatRef) -> tuple[str, str, str]:

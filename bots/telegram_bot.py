@@ -44,7 +44,7 @@ from telegram.ext import (
     filters,
 )
 
-from bots.chat import ChatError, ChatLogic, command_args, settings_text
+from bots.chat import ChatError, ChatLogic, command_args, decision_text, settings_text
 from bots.i18n import languages, pick_language, t
 from bots.render import failure_message, progress_message, reason_message, verify_text
 from core.community import ClipMessage, PendingReply
@@ -780,6 +780,8 @@ class TelegramHandlers:
             return exc.text(lang)
         text = t("report.appeal_notify", lang, id=item.id, code=code, chat=ref.chat_id,
                  reason=reason or t("report.no_reason", lang))  # fmt: skip
+        if decision := decision_text(item, lang):
+            text = f"{text}\n{decision}"
         await self._notify_moderators(ref, item.id, text, lang, take_down=False)
         return t("report.appeal_ack", lang)
 

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS reports (
     state TEXT NOT NULL,
     created REAL NOT NULL,
     resolved_by TEXT NOT NULL DEFAULT '',
+    decision TEXT NOT NULL DEFAULT '',
     UNIQUE (kind, platform, subject, reporter_id)
 );
 CREATE INDEX IF NOT EXISTS reports_reporter ON reports (platform, reporter_id, created);
@@ -156,6 +157,8 @@ class Report:
         subject: the ledger id of the reported clip, or the job id of an appeal.
         state: ``"open"``, ``"taken_down"`` or ``"dismissed"``.
         resolved_by: the moderator's user id once resolved.
+        decision: for an appeal, the contested decision's code, stage, check and scores as
+            JSON (from its audit record; never content), or ``""`` if none was found.
     """
 
     id: int
@@ -168,6 +171,7 @@ class Report:
     state: str = "open"
     created: float = 0.0
     resolved_by: str = ""
+    decision: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +220,9 @@ class CommunityStore:
                 conn.execute(
                     "ALTER TABLE chat_settings ADD COLUMN channels TEXT NOT NULL DEFAULT ''"
                 )
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(reports)")}
+            if "decision" not in columns:  # a database made before appeals named the decision
+                conn.execute("ALTER TABLE reports ADD COLUMN decision TEXT NOT NULL DEFAULT ''")
 
     # Chat settings
 
@@ -353,7 +360,7 @@ class CommunityStore:
             with self._db.transaction() as conn:
                 cursor = conn.execute(
                     "INSERT INTO reports (kind, platform, chat_id, subject, reporter_id, reason,"
-                    " state, created) VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
+                    " state, created, decision) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
                     (
                         report.kind,
                         report.platform,
@@ -362,6 +369,7 @@ class CommunityStore:
                         report.reporter_id,
                         report.reason,
                         time.time(),
+                        report.decision,
                     ),
                 )
                 report_id = cursor.lastrowid

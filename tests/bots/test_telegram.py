@@ -23,7 +23,7 @@ from core.service import AliveService, open_service
 from core.services import Services, build_services
 from core.settings import Settings
 from core.testing import FakeAnimator, RejectAll, remux
-from core.types import ClipSpec, CredentialState, Frames, Image
+from core.types import ClipSpec, CredentialState, Frames, Image, Stage, Verdict
 from tests.bots.telegram_fake import FakeBotApi, group, user
 from tests.conftest import jpeg_bytes, scene
 
@@ -443,3 +443,31 @@ async def test_appeal_by_command_reaches_the_moderators_once(custom: Any) -> Non
         c.fake.press(refusal, ANN, appeal)
         answers = await c.fake.wait_for("answerCallbackQuery")
         assert "already" in answers[0]["text"]
+
+
+@dataclasses.dataclass
+class ScoredPromptRejection:
+    """A prompt check that rejects with a score, as a classifier would."""
+
+    name: str = "prompt-scored"
+
+    def check(self, subject: object) -> Verdict:
+        return Verdict.reject("unsafe_prompt", Stage.PROMPT, self.name, {"unsafe": 0.93})
+
+
+async def test_appeal_of_a_rejected_prompt_shows_the_contested_decision(custom: Any) -> None:
+    async with custom(prompt_checks=[ScoredPromptRejection()]) as c:
+        c.fake.admins[-1001] = [CAROL]
+        c.fake.message(group(), ANN, caption="/alive a storm", photo=PHOTO)
+        await wait_until(lambda: c.fake.calls("editMessageText"), c.fake)
+        edit = c.fake.calls("editMessageText")[-1]
+        refusal = c.fake.messages[(-1001, int(edit["message_id"]))]
+        appeal = refusal["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        c.fake.press(refusal, ANN, appeal)
+        await wait_until(
+            lambda: [n for n in c.fake.calls("sendMessage") if str(n["chat_id"]) == "3"], c.fake
+        )
+        note = next(n for n in c.fake.calls("sendMessage") if str(n["chat_id"]) == "3")["text"]
+        assert "Contested decision: unsafe_prompt at prompt (prompt-scored)" in note
+        assert "unsafe=0.93" in note
+        assert "a storm" not in note  # the prompt itself never reaches the queue
