@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS audit (
     kind TEXT NOT NULL,
     record TEXT NOT NULL
 );
+-- An appeal finds the decision it contests by the job's reference (see core.audit.find).
+CREATE INDEX IF NOT EXISTS audit_request
+    ON audit (kind, json_extract(record, '$.request_ref'));
 """
 
 
