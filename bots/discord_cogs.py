@@ -25,7 +25,7 @@ from bots.chat import SETTING_NAMES, ChatError, settings_text
 from bots.discord_bot import AttachmentRefused, AttachmentTooLarge
 from bots.discord_replies import ReplyTarget
 from bots.discord_translator import english
-from bots.discord_views import BUTTONS, clip_view, consent_view, report_ids
+from bots.discord_views import BUTTONS, appeal_view, clip_view, consent_view, report_ids
 from bots.i18n import has, t
 from core.community import ClipMessage
 from core.errors import JobFailed
@@ -420,7 +420,8 @@ class PhotoCog(commands.Cog):
             progress.cancel()
             self.bot.chat.job_finished(requester, handle.id)
         if outcome.clip is None:
-            await fail_after_defer(interaction, render.outcome_message(outcome, lang=lang))
+            view = appeal_view(outcome.verdict, handle.id, int(requester.user_id), lang)
+            await fail_after_defer(interaction, render.outcome_message(outcome, lang=lang), view)
             return
         await self.post_clip(interaction, outcome, handle.id, requester, lang)
 
@@ -536,6 +537,29 @@ class PhotoCog(commands.Cog):
             return
         await interaction.response.send_message(t("report.ack", lang), ephemeral=True)
 
+    async def file_appeal(
+        self, interaction: discord.Interaction, job_id: str, code: str, requester: int
+    ) -> None:
+        """Queue the requester's appeal of a moderation refusal, with the decision it contests.
+
+        Like a report, it goes to the moderators' queue (``open_reports``), where the audit
+        record's decision (``decision_text``) goes with it; never the photo or the prompt.
+        """
+        ref = chat_ref(interaction)
+        lang = await self.bot.chat.language(ref, str(interaction.locale))
+        if interaction.user.id != requester:
+            await send_error(interaction, t("report.appeal_not_yours", lang))
+            return
+        try:
+            item = await self.bot.chat.appeal(ref, job_id, code, "")
+        except ChatError as exc:
+            duplicate = exc.key == "report.duplicate"
+            text = t("report.appeal_duplicate", lang) if duplicate else error_text(exc, lang)
+            await send_error(interaction, text)
+            return
+        log.info("appeal #%d of job %s queued for the moderators", item.id, job_id)
+        await interaction.response.send_message(t("report.appeal_ack", lang), ephemeral=True)
+
     async def delete_clip(self, interaction: discord.Interaction, requester: int) -> None:
         """Delete a clip message; only the person who asked for it may."""
         ref = chat_ref(interaction)
@@ -647,13 +671,16 @@ async def send_error(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
 
-async def fail_after_defer(interaction: discord.Interaction, text: str) -> None:
-    """Replace the public 'thinking' message with a private error."""
+async def fail_after_defer(
+    interaction: discord.Interaction, text: str, view: discord.ui.View | None = None
+) -> None:
+    """Replace the public 'thinking' message with a private error (with ``view``'s buttons)."""
     try:
         await interaction.delete_original_response()
     except discord.HTTPException as exc:
         log.info("could not remove the deferred message (%s)", exc.status)
-    await interaction.followup.send(text, ephemeral=True)
+    extra: dict[str, Any] = {"view": view} if view is not None else {}
+    await interaction.followup.send(text, ephemeral=True, **extra)
 
 
 async def send_followup(

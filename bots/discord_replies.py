@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bots import render
-from bots.discord_views import clip_view
+from bots.discord_views import appeal_view, clip_view
 from core.community import ClipMessage, PendingReply
 from core.errors import JobFailed
 from core.types import ChatRef
@@ -137,7 +137,9 @@ async def _answer(
         return
     clip = outcome.clip
     if clip is None:
-        await _say(channel, owed, target, render.outcome_message(outcome, lang=target.lang))
+        view = appeal_view(outcome.verdict, owed.job_id, int(owed.user_id), target.lang)
+        text = render.outcome_message(outcome, lang=target.lang)
+        await _say(channel, owed, target, text, view=view)
         return
     # Claimed before sending: if the stopped process posted it already, nothing goes out.
     if not await bot.chat.claim_delivery(requester, owed.job_id):

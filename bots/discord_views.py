@@ -1,5 +1,6 @@
 """The Discord adapter's buttons: Verify / Report / Delete / Retry under a clip, Allow / Decline.
 
+Appeal sits under a moderation refusal, for the requester only.
 Each button is a persistent ``DynamicItem``: its custom id carries what it needs (a ledger id, a
 job id, a consent id), so a button still works after a restart. A press is handed to the cog
 (``bots.discord_cogs.PhotoCog``), which holds the flows.
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bots.i18n import t
+from core.types import Stage, Verdict
 
 if TYPE_CHECKING:
     from bots.discord_cogs import PhotoCog
@@ -36,6 +38,17 @@ def consent_view(consent_id: str, lang: str = "en") -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(ConsentButton(consent_id, True, lang))
     view.add_item(ConsentButton(consent_id, False, lang))
+    return view
+
+
+def appeal_view(
+    verdict: Verdict, job_id: str, requester: int, lang: str = "en"
+) -> discord.ui.View | None:
+    """Return the Appeal button for a moderation refusal; None for an input error."""
+    if verdict.stage is Stage.INPUT:  # a bad file or size: nothing for a moderator to judge
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(AppealButton(job_id, verdict.code, requester, lang))
     return view
 
 
@@ -187,4 +200,31 @@ class ConsentButton(
         await _cog(interaction).answer_consent(interaction, self.consent_id, self.allow)
 
 
-BUTTONS = (VerifyButton, ReportButton, DeleteButton, RetryButton, ConsentButton)
+class AppealButton(
+    discord.ui.DynamicItem[Button],
+    template=r"alive:appeal:(?P<job>[0-9a-f]+):(?P<code>[a-z_]+):(?P<user>[0-9]+)",
+):
+    """Asks the moderators to look again at a blocked request; only for the requester."""
+
+    def __init__(self, job_id: str, code: str, requester: int, lang: str = "en") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=t("button.appeal", lang), style=discord.ButtonStyle.secondary,
+                custom_id=f"alive:appeal:{job_id}:{code}:{requester}",
+            )
+        )  # fmt: skip
+        self.job_id, self.code, self.requester = job_id, code, requester
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Any, item: Any, match: re.Match[str]
+    ) -> AppealButton:
+        """Rebuild from the custom id."""
+        return cls(match["job"], match["code"], int(match["user"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Appeal."""
+        await _cog(interaction).file_appeal(interaction, self.job_id, self.code, self.requester)
+
+
+BUTTONS = (VerifyButton, ReportButton, DeleteButton, RetryButton, ConsentButton, AppealButton)

@@ -20,12 +20,13 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import discord  # noqa: F401
 
-from bots.chat import ChatLogic
+from bots.chat import ChatLogic, decision_text
 from bots.discord_bot import attachment_hosts, run_discord
 from core.community import CommunityStore
 from core.service import AliveService, open_service
 from core.services import Services
 from core.settings import Settings
+from core.testing import RejectAll
 from core.types import CredentialState
 from tests.bots.discord_fake import MANAGE_GUILD, TOKEN, FakeDiscord, Recorded
 from tests.conftest import jpeg_bytes
@@ -422,3 +423,29 @@ async def test_retry_pressed_twice_makes_one_clip_and_counts_once(env: Env) -> N
     today = ChatLogic(env.service, store).today()
     used = store.quota_used("discord", str(fake.guild_id), str(fake.owner_id), today)
     assert used == 2
+
+
+async def test_appeal_button_on_a_refusal_queues_the_contested_decision(
+    services: Services, settings: Settings, photo_jpeg: bytes
+) -> None:
+    rejecting = dataclasses.replace(services, photo_checks=[RejectAll()])
+    async with FakeDiscord() as fake, running_bot(fake, rejecting, settings) as service:
+        env = Env(fake, service, photo_jpeg)
+        payload = await alive(env)
+        refusal = await fake.wait_for(is_followup(fake, payload["token"]))
+        assert refusal.json["flags"] & 64  # private
+        (appeal,) = [c["custom_id"] for row in refusal.json["components"]
+                     for c in row["components"]]  # fmt: skip
+        assert appeal.startswith("alive:appeal:")
+        message = fake.message([], author_id=fake.bot_id)
+        message["components"] = refusal.json["components"]
+        replies = []
+        for user in (fake.next_id(), None, None):  # a stranger, then the requester twice
+            press = await fake.interact(fake.button(appeal, message, user_id=user))
+            replies.append(content_of(await fake.wait_for(callback_of(fake, press))))
+        assert "Only the person whose request was blocked" in replies[0]
+        assert "appeal is with the moderators" in replies[1]
+        assert "already appealed" in replies[2]
+        (item,) = CommunityStore(service.services.db).open_reports("discord")
+        assert item.kind == "appeal"
+        assert "Contested decision: nsfw_photo at photo (reject-all)" in decision_text(item)
