@@ -518,7 +518,7 @@ class ChatLogic:
         )  # fmt: skip
         stored = await self._call(self.store.add_report, item)
         if stored is None:
-            raise ChatError("report.duplicate")
+            raise ChatError("report.appeal_duplicate" if kind == "appeal" else "report.duplicate")
         return stored
 
     async def resolve(

@@ -442,7 +442,7 @@ async def test_appeal_by_command_reaches_the_moderators_once(custom: Any) -> Non
         appeal = refusal["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         c.fake.press(refusal, ANN, appeal)
         answers = await c.fake.wait_for("answerCallbackQuery")
-        assert "already" in answers[0]["text"]
+        assert "already appealed" in answers[0]["text"]
 
 
 @dataclasses.dataclass
