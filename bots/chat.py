@@ -178,8 +178,9 @@ def apply_setting(current: ChatSettings, name: str, value: str, clip: ClipDefaul
             pass
     if name == "language" and (value == "auto" or value in languages()):
         return replace(current, language="" if value == "auto" else value)
-    if name == "moderators" and re.fullmatch(r"-?\d+|none", value):
-        return replace(current, moderators_chat="" if value == "none" else value)
+    if name == "moderators" and (found := re.fullmatch(r"<?#?(-?\d+)>?|none", value)):
+        # a chat id (Telegram), or a Discord channel id or #channel mention (<#id>)
+        return replace(current, moderators_chat=found.group(1) or "")
     if name == "channels":
         channels = _channels(value)
         if channels is not None:

@@ -21,13 +21,20 @@ from discord import app_commands
 from discord.ext import commands
 
 from bots import render
-from bots.chat import SETTING_NAMES, ChatError, settings_text
+from bots.chat import SETTING_NAMES, ChatError, decision_text, settings_text
 from bots.discord_bot import AttachmentRefused, AttachmentTooLarge
 from bots.discord_replies import ReplyTarget
 from bots.discord_translator import english
-from bots.discord_views import BUTTONS, appeal_view, clip_view, consent_view, report_ids
+from bots.discord_views import (
+    BUTTONS,
+    appeal_view,
+    clip_view,
+    consent_view,
+    moderation_view,
+    report_ids,
+)
 from bots.i18n import has, t
-from core.community import ClipMessage
+from core.community import ClipMessage, Report
 from core.errors import JobFailed
 from core.metrics import record_platform_error
 from core.ports import JobHandle
@@ -482,7 +489,7 @@ class PhotoCog(commands.Cog):
             await self.bot.chat.release_delivery(job_id)
             raise
         await self.bot.chat.clip_sent(ClipMessage(
-            clip.ledger_id, "discord", requester.chat_id, str(sent.id), requester.user_id
+            clip.ledger_id, "discord", str(sent.channel.id), str(sent.id), requester.user_id
         ))  # fmt: skip
         if expired:
             return
@@ -531,11 +538,16 @@ class PhotoCog(commands.Cog):
             await send_error(interaction, t("report.not_ours", lang))
             return
         try:
-            await self.bot.chat.report(ref, ledger_id, reason)
+            item = await self.bot.chat.report(ref, ledger_id, reason)
         except ChatError as exc:
             await send_error(interaction, error_text(exc, lang))
             return
         await interaction.response.send_message(t("report.ack", lang), ephemeral=True)
+        mod_lang = await self.bot.chat.language(ref, None)
+        text = t("report.notify", mod_lang, id=item.id, ledger_id=ledger_id,
+                 chat=f"<#{interaction.channel_id}>",
+                 reason=reason or t("report.no_reason", mod_lang))  # fmt: skip
+        await self.notify_moderators(interaction, item, text, mod_lang)
 
     async def file_appeal(
         self, interaction: discord.Interaction, job_id: str, code: str, requester: int
@@ -559,6 +571,77 @@ class PhotoCog(commands.Cog):
             return
         log.info("appeal #%d of job %s queued for the moderators", item.id, job_id)
         await interaction.response.send_message(t("report.appeal_ack", lang), ephemeral=True)
+        mod_lang = await self.bot.chat.language(ref, None)
+        text = t("report.appeal_notify", mod_lang, id=item.id, code=code,
+                 chat=f"<#{interaction.channel_id}>",
+                 reason=t("report.no_reason", mod_lang))  # fmt: skip
+        if decision := decision_text(item, mod_lang):
+            text = f"{text}\n{decision}"
+        await self.notify_moderators(interaction, item, text, mod_lang)
+
+    async def notify_moderators(
+        self, interaction: discord.Interaction, item: Report, text: str, lang: str
+    ) -> None:
+        """Post a queue item's notice, with its buttons, in the server's moderators' channel.
+
+        Without a moderators' channel (``/alive-settings name:moderators``), or when it is not
+        one of this server's, the notice goes where the report or appeal was made. A failed
+        post leaves the item in the queue (``open_reports``) and is only logged.
+        """
+        target = (await self.bot.chat.chat_settings(chat_ref(interaction))).moderators_chat
+        channel: Any = self.bot.get_channel(int(target)) if target.isdigit() else None
+        if getattr(getattr(channel, "guild", None), "id", None) != interaction.guild_id:
+            channel = interaction.channel  # not set, gone, or another server's
+        view = moderation_view(item.id, take_down=item.kind == "report", lang=lang)
+        try:
+            await channel.send(text, view=view, allowed_mentions=discord.AllowedMentions.none())
+        except (discord.HTTPException, AttributeError) as exc:
+            log.warning("could not post the moderators' notice of #%d (%s)", item.id,
+                        getattr(exc, "status", type(exc).__name__))  # fmt: skip
+
+    async def moderate(
+        self, interaction: discord.Interaction, report_id: int, take_down: bool
+    ) -> None:
+        """Take the reported clip down (deleting its messages) or dismiss; moderators only."""
+        ref = chat_ref(interaction)
+        lang = await self.bot.chat.language(ref, str(interaction.locale))
+        perms = interaction.permissions
+        found = await asyncio.to_thread(self.bot.chat.store.get_report, report_id)
+        if not (perms.manage_messages or perms.manage_guild) or (
+            found is not None and found.chat_id != ref.chat_id  # another server's item
+        ):
+            await send_error(interaction, t("moderation.only_moderators_discord", lang))
+            return
+        try:
+            item, messages = await self.bot.chat.resolve(report_id, ref, take_down=take_down)
+        except ChatError as exc:
+            await send_error(interaction, error_text(exc, lang))
+            return
+        for message in messages:
+            await self._delete_clip_message(message)
+        mod_lang = await self.bot.chat.language(ref, None)
+        who = interaction.user.mention
+        done = (t("moderation.taken_down_by", mod_lang, ledger_id=item.subject, moderator=who)
+                if take_down else t("moderation.dismissed_by", mod_lang, id=item.id,
+                                    moderator=who))  # fmt: skip
+        await interaction.response.edit_message(
+            content=done, view=None, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def _delete_clip_message(self, message: ClipMessage) -> None:
+        """Delete one recorded message of a clip that was taken down, then forget it."""
+        if message.platform == "discord" and message.chat_id.isdigit():
+            channel: Any = self.bot.get_partial_messageable(int(message.chat_id))
+            try:
+                await channel.get_partial_message(int(message.message_id)).delete()
+            except discord.NotFound:
+                pass  # deleted already (by its requester or a moderator's hand)
+            except discord.HTTPException as exc:
+                log.warning("could not delete a message of taken-down clip %s (%s)",
+                            message.ledger_id, exc.status)  # fmt: skip
+                return
+        where = ChatRef(message.platform, message.chat_id, "", message.message_id)
+        await self.bot.chat.clip_deleted(where)
 
     async def delete_clip(self, interaction: discord.Interaction, requester: int) -> None:
         """Delete a clip message; only the person who asked for it may."""
@@ -569,7 +652,8 @@ class PhotoCog(commands.Cog):
             return
         if interaction.message is not None:
             await interaction.message.delete()
-            where = ChatRef("discord", ref.chat_id, ref.user_id, str(interaction.message.id))
+            channel = str(interaction.message.channel.id)  # clips are recorded by channel
+            where = ChatRef("discord", channel, ref.user_id, str(interaction.message.id))
             await self.bot.chat.clip_deleted(where)
         await interaction.response.send_message(t("alive.deleted", lang), ephemeral=True)
 

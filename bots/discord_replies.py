@@ -157,7 +157,7 @@ async def _answer(
         log.warning("clip of job %s was refused (%s); not posting it", owed.job_id, exc.status)
         return
     await bot.chat.clip_sent(
-        ClipMessage(clip.ledger_id, PLATFORM, owed.chat_id, str(sent.id), owed.user_id)
+        ClipMessage(clip.ledger_id, PLATFORM, str(sent.channel.id), str(sent.id), owed.user_id)
     )
 
 

@@ -1,9 +1,11 @@
 """The Discord adapter's buttons: Verify / Report / Delete / Retry under a clip, Allow / Decline.
 
-Appeal sits under a moderation refusal, for the requester only.
+Appeal sits under a moderation refusal, for the requester only; Take down / Dismiss sit under
+the moderators' notice of a report or an appeal, for members who can manage messages.
+
 Each button is a persistent ``DynamicItem``: its custom id carries what it needs (a ledger id, a
-job id, a consent id), so a button still works after a restart. A press is handed to the cog
-(``bots.discord_cogs.PhotoCog``), which holds the flows.
+job id, a consent id, a report id), so a button still works after a restart. A press is handed
+to the cog (``bots.discord_cogs.PhotoCog``), which holds the flows.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ def appeal_view(
         return None
     view = discord.ui.View(timeout=None)
     view.add_item(AppealButton(job_id, verdict.code, requester, lang))
+    return view
+
+
+def moderation_view(report_id: int, *, take_down: bool, lang: str = "en") -> discord.ui.View:
+    """Return the moderators' buttons for a queue item: Take down (reports only), Dismiss."""
+    view = discord.ui.View(timeout=None)
+    if take_down:
+        view.add_item(ModerateButton(report_id, True, lang))
+    view.add_item(ModerateButton(report_id, False, lang))
     return view
 
 
@@ -227,4 +238,39 @@ class AppealButton(
         await _cog(interaction).file_appeal(interaction, self.job_id, self.code, self.requester)
 
 
-BUTTONS = (VerifyButton, ReportButton, DeleteButton, RetryButton, ConsentButton, AppealButton)
+class ModerateButton(
+    discord.ui.DynamicItem[Button],
+    template=r"alive:moderate:(?P<id>[0-9]+):(?P<action>[td])",
+):
+    """Takes the reported clip down, or dismisses the item; for members who manage messages."""
+
+    def __init__(self, report_id: int, take_down: bool, lang: str = "en") -> None:
+        key, style = (
+            ("button.take_down", discord.ButtonStyle.danger)
+            if take_down
+            else ("button.dismiss", discord.ButtonStyle.secondary)
+        )
+        super().__init__(
+            discord.ui.Button(
+                label=t(key, lang), style=style,
+                custom_id=f"alive:moderate:{report_id}:{'t' if take_down else 'd'}",
+            )
+        )  # fmt: skip
+        self.report_id, self.take_down = report_id, take_down
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Any, item: Any, match: re.Match[str]
+    ) -> ModerateButton:
+        """Rebuild from the custom id."""
+        return cls(int(match["id"]), match["action"] == "t")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Resolve the item."""
+        await _cog(interaction).moderate(interaction, self.report_id, self.take_down)
+
+
+BUTTONS = (
+    VerifyButton, ReportButton, DeleteButton, RetryButton, ConsentButton, AppealButton,
+    ModerateButton,
+)  # fmt: skip

@@ -137,3 +137,10 @@ async def test_channels_setting(chat: ChatLogic) -> None:
     with pytest.raises(ChatError, match="bad_value"):
         await chat.change_setting(mod, "channels", "general")
     assert (await chat.change_setting(mod, "channels", "all")).channels == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"), [("-1001", "-1001"), ("<#42>", "42"), ("#42", "42"), ("none", "")]
+)
+def test_moderators_setting_takes_a_chat_id_or_a_channel_mention(value: str, stored: str) -> None:
+    assert apply_setting(ChatSettings(), "moderators", value, CLIP).moderators_chat == stored

@@ -449,3 +449,57 @@ async def test_appeal_button_on_a_refusal_queues_the_contested_decision(
         (item,) = CommunityStore(service.services.db).open_reports("discord")
         assert item.kind == "appeal"
         assert "Contested decision: nsfw_photo at photo (reject-all)" in decision_text(item)
+
+
+MANAGE_MESSAGES = 1 << 13  # NOTE: Discord's MANAGE_MESSAGES permission bit (permissions docs).
+
+
+async def test_report_notifies_the_moderators_who_take_the_clip_down(env: Env) -> None:
+    fake = env.fake
+    channel = f"/channels/{fake.channel_id}/messages"
+    opts = [{"name": "name", "type": 3, "value": "moderators"},
+            {"name": "value", "type": 3, "value": f"<#{fake.channel_id}>"}]  # fmt: skip
+    saved = await fake.interact(fake.slash("alive-settings", opts, permissions=MANAGE_GUILD))
+    await fake.wait_for(callback_of(fake, saved))
+    community = CommunityStore(env.service.services.db)
+    assert community.chat_settings("discord", str(fake.guild_id)).moderators_chat == str(
+        fake.channel_id
+    )
+    first = await alive(env)
+    followup = await fake.wait_for(is_followup(fake, first["token"]))
+    ledger_id = await assert_signed_clip(env, followup)
+    (sent,) = community.clip_messages(ledger_id)
+    clip = clip_message(env, followup)
+    report = await fake.interact(fake.button(f"alive:report:{ledger_id}", clip))
+    await fake.wait_for(callback_of(fake, report))
+
+    posted = await fake.wait_for(lambda r: r.method == "POST" and r.path == channel)
+    assert f"on clip {ledger_id}" in content_of(posted)
+    take_down, dismiss = [c["custom_id"] for row in posted.json["components"]
+                          for c in row["components"]]  # fmt: skip
+    assert take_down.startswith("alive:moderate:")
+    assert take_down.endswith(":t")
+    assert dismiss == take_down[:-1] + "d"
+    notice = fake.message([], author_id=fake.bot_id, content=content_of(posted))
+    notice["components"] = posted.json["components"]
+
+    stranger = await fake.interact(fake.button(take_down, notice, user_id=fake.next_id()))
+    refused = await fake.wait_for(callback_of(fake, stranger))
+    assert refused.json["data"]["flags"] & 64
+    assert "manage messages" in content_of(refused)
+    moderator = fake.next_id()
+    press = await fake.interact(
+        fake.button(take_down, notice, user_id=moderator, permissions=MANAGE_MESSAGES)
+    )
+    edited = await fake.wait_for(callback_of(fake, press))
+    assert edited.json["type"] == 7  # the notice itself is edited
+    assert f"taken down by <@{moderator}>" in content_of(edited)
+    assert fake.find("DELETE", f"/channels/{sent.chat_id}/messages/{sent.message_id}")
+    assert community.clip_messages(ledger_id) == []
+
+    (name, data), *_ = followup.files.items()
+    attachment = fake.add_attachment(name, data, "video/mp4")
+    opts = [{"name": "file", "type": 11, "value": attachment["id"]}]
+    verify = await fake.interact(fake.slash("verify", opts, attachments=[attachment]))
+    checked = await fake.wait_for(is_followup(fake, verify["token"]))
+    assert "Taken down" in content_of(checked)
