@@ -222,8 +222,11 @@ def settings_text(current: ChatSettings, lang: str, *, channels: bool = False) -
     if not channels:
         return text
     listed = " ".join(f"<#{c}>" for c in current.channels) or t("settings.everywhere", lang)
+    mods = f"<#{current.moderators_chat}>" if current.moderators_chat else ""
+    mods = t("settings.show_moderators", lang, channel=mods or t("settings.moderators_here", lang))
     head, _, tail = text.partition("\n\n")
-    return f"{head}\n{t('settings.show_channels', lang, channels=listed)}\n\n{tail}".strip()
+    lines = f"{t('settings.show_channels', lang, channels=listed)}\n{mods}"
+    return f"{head}\n{lines}\n\n{tail}".strip()
 
 
 @dataclass(frozen=True, slots=True)

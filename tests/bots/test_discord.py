@@ -460,7 +460,8 @@ async def test_report_notifies_the_moderators_who_take_the_clip_down(env: Env) -
     opts = [{"name": "name", "type": 3, "value": "moderators"},
             {"name": "value", "type": 3, "value": f"<#{fake.channel_id}>"}]  # fmt: skip
     saved = await fake.interact(fake.slash("alive-settings", opts, permissions=MANAGE_GUILD))
-    await fake.wait_for(callback_of(fake, saved))
+    shown = await fake.wait_for(callback_of(fake, saved))
+    assert f"moderators: <#{fake.channel_id}>" in content_of(shown)
     community = CommunityStore(env.service.services.db)
     assert community.chat_settings("discord", str(fake.guild_id)).moderators_chat == str(
         fake.channel_id
