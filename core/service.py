@@ -112,26 +112,29 @@ async def open_service(
     if services is None:
         services = await asyncio.to_thread(build_services, settings)
     clips = ClipStore(settings.data_dir / "clips")
-    if settings.redis_url:
-        async with _distributed(settings, services, clips, with_worker) as service:
-            yield service
-        return
-    runner = EmbeddedRunner(
-        services.db,
-        settings.data_dir / "jobs",
-        clips,
-        partial(_run_job, services),
-        settings.jobs.concurrency,
-    )
+    # Retention runs in every process that keeps clips, in both modes.
     sweeper = asyncio.create_task(_sweep_forever(clips, settings.retention.clip_days))
     try:
-        if with_runner:
-            await runner.start()
-        yield AliveService(services, runner, clips)
+        if settings.redis_url:
+            async with _distributed(settings, services, clips, with_worker) as service:
+                yield service
+            return
+        runner = EmbeddedRunner(
+            services.db,
+            settings.data_dir / "jobs",
+            clips,
+            partial(_run_job, services),
+            settings.jobs.concurrency,
+        )
+        try:
+            if with_runner:
+                await runner.start()
+            yield AliveService(services, runner, clips)
+        finally:
+            await runner.close()
+            services.close()
     finally:
         sweeper.cancel()
-        await runner.close()
-        services.close()
 
 
 @contextlib.asynccontextmanager
