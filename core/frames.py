@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image as PILImage
 
 from core.types import Frames
@@ -26,3 +27,15 @@ def poster_jpeg(frames: Frames, long_edge: int = 256, quality: int = 85) -> byte
     out = io.BytesIO()
     frame.save(out, format="JPEG", quality=quality)
     return out.getvalue()
+
+
+def fit_within(rgb: NDArray[np.uint8], side: int) -> NDArray[np.uint8]:
+    """Return ``rgb`` scaled down (area interpolation) so its long edge is at most ``side``."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)

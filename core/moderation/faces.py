@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.frames import fit_within
 from core.types import Image, Stage, Verdict
 
 if TYPE_CHECKING:
@@ -60,14 +61,7 @@ class FaceCountCheck:
 
     def faces(self, rgb: NDArray[np.uint8]) -> list[float]:
         """Return each face's share of the image area (0..1), largest first."""
-        import cv2
-
-        height, width = rgb.shape[:2]
-        scale = DETECT_SIDE / max(height, width)
-        small: NDArray[Any] = rgb
-        if scale < 1:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        small = fit_within(rgb, DETECT_SIDE)
         with self._lock, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             result = self._load().process(np.ascontiguousarray(small))

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import ConfigError
+from core.frames import fit_within
 from core.types import Image, Stage, Verdict
 
 if TYPE_CHECKING:
@@ -57,15 +58,9 @@ def parse_hash_list(text: str, source: str = "hash list") -> tuple[NDArray[np.ui
 
 def pdq_bytes(rgb: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], int]:
     """Return the PDQ hash of an RGB image as 32 bytes (standard order) and its quality."""
-    import cv2
     import pdqhash
 
-    height, width = rgb.shape[:2]
-    scale = HASH_SIDE / max(height, width)
-    small: NDArray[Any] = rgb
-    if scale < 1:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    small = fit_within(rgb, HASH_SIDE)
     bits, quality = pdqhash.compute(np.ascontiguousarray(small, dtype=np.uint8))
     # pdqhash returns bit 255 first, so packing MSB-first gives the standard hex order.
     return np.packbits(np.asarray(bits, dtype=np.uint8)), int(quality)
