@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 REDIS_SERVER = shutil.which("redis-server")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -83,3 +86,38 @@ def redis_url(redis_server: RedisServer) -> str:
         redis_server.start()
     redis_server.flush()
     return redis_server.url
+
+
+class WorkerProcesses:
+    """`alive worker` processes for a test: started on demand, stopped with their logs shown."""
+
+    def __init__(self, data_dir: Path, redis_url: str, lease_s: float, log_dir: Path) -> None:
+        import os
+
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ALIVE_")}
+        self.env.update(
+            ALIVE_CONFIG=str(REPO / "config" / "test.toml"),
+            ALIVE_DATA_DIR=str(data_dir),
+            ALIVE_REDIS_URL=redis_url,
+            ALIVE_QUEUE__LEASE_S=str(lease_s),
+        )
+        self.log_dir = log_dir
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start one more worker process."""
+        with open(self.log_dir / f"worker-{len(self.started)}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bots.cli", "worker"], cwd=REPO, env=self.env, stderr=log
+            )
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        """Stop every worker still running and print their logs (shown when a test fails)."""
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+        for log in sorted(self.log_dir.glob("worker-*.log")):
+            print(log.name, log.read_text(errors="replace")[-3000:])

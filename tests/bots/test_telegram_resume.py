@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +26,7 @@ from tests.bots.test_telegram import (
     running,
     wait_until,
 )
-from tests.conftest import REPO
+from tests.redis_server import WorkerProcesses
 
 fake = test_telegram.fake  # the fake Bot API server, and the check that no log holds the token
 _logs = test_telegram._logs
@@ -71,38 +68,10 @@ async def test_a_restarted_bot_posts_the_clip_of_the_job_it_was_answering(
 
 
 @pytest.fixture
-def worker_env(settings: Settings, redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIVE_")}
-    env.update(
-        ALIVE_CONFIG=str(REPO / "config" / "test.toml"),
-        ALIVE_DATA_DIR=str(settings.data_dir),
-        ALIVE_REDIS_URL=redis_url,
-        ALIVE_QUEUE__LEASE_S=str(LEASE_S),
-    )
-    return env
-
-
-@pytest.fixture
-def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-    for log in sorted(tmp_path.glob("worker-*.log")):
-        print(log.name, log.read_text(errors="replace")[-3000:])  # shown when a test fails
-
-
-def start_worker(
-    env: dict[str, str], tmp_path: Path, started: list[subprocess.Popen[bytes]]
-) -> subprocess.Popen[bytes]:
-    with open(tmp_path / f"worker-{len(started)}.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bots.cli", "worker"], cwd=REPO, env=env, stderr=log
-        )
-    started.append(proc)
-    return proc
+def workers(settings: Settings, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcesses]:
+    processes = WorkerProcesses(settings.data_dir, redis_url, LEASE_S, tmp_path)
+    yield processes
+    processes.stop_all()
 
 
 @pytest.mark.redis
@@ -111,13 +80,12 @@ async def test_a_worker_killed_mid_job_and_a_bot_restart_still_post_one_clip(
     dev_keys: Path,
     fake: FakeBotApi,
     redis_url: str,
-    worker_env: dict[str, str],
-    workers: list[subprocess.Popen[bytes]],
+    workers: WorkerProcesses,
     tmp_path: Path,
 ) -> None:
     tg = load_settings(data_dir=settings.data_dir, redis_url=redis_url, queue={"lease_s": LEASE_S})
     tg = bot_settings(tg, fake)
-    first = start_worker(worker_env, tmp_path, workers)
+    first = workers.start()
     async with open_service(tg) as service:
         community = service.services.community
         async with running(service, fake):
@@ -135,7 +103,7 @@ async def test_a_worker_killed_mid_job_and_a_bot_restart_still_post_one_clip(
         assert again is not None
         assert again.status().state in (JobState.QUEUED, JobState.RUNNING)
         async with running(service, fake):
-            start_worker(worker_env, tmp_path, workers)
+            workers.start()
             await clip_of(fake)
             await wait_until(lambda: not community.pending_replies("telegram"), fake, 30)
             await asyncio.sleep(0.5)

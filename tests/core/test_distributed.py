@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from core.state import RedisStore
 from core.types import ChatRef, ClipSpec, JobRequest, LedgerEntry, Photo
 from core.worker import JobLedger
 from tests.conftest import REPO, jpeg_bytes, scene
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, WorkerProcesses
 
 pytestmark = pytest.mark.redis
 
@@ -38,30 +37,9 @@ def dist_settings(settings: Settings, dev_keys: Path, redis_url: str) -> Setting
 def start_worker(
     dist_settings: Settings, tmp_path: Path
 ) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIVE_")}
-    env.update(
-        ALIVE_CONFIG=str(REPO / "config" / "test.toml"),
-        ALIVE_DATA_DIR=str(dist_settings.data_dir),
-        ALIVE_REDIS_URL=dist_settings.redis_url,
-        ALIVE_QUEUE__LEASE_S=str(LEASE_S),
-    )
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        with open(tmp_path / f"worker-{len(started)}.log", "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bots.cli", "worker"], cwd=REPO, env=env, stderr=log
-            )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-    for log in sorted(tmp_path.glob("worker-*.log")):
-        print(log.name, log.read_text(errors="replace")[-3000:])  # shown when a test fails
+    workers = WorkerProcesses(dist_settings.data_dir, dist_settings.redis_url, LEASE_S, tmp_path)
+    yield workers.start
+    workers.stop_all()
 
 
 @pytest.fixture
