@@ -1,10 +1,19 @@
 """Measure the moderation policy: precision and recall per category, false positives, latency.
 
-Run: ``.venv/bin/python -m bench.moderation`` (``--split tune|heldout|all``, ``--errors`` to
-list the tune split's misses while tuning; held-out misses are never printed, so tuning cannot
-peek at them). The prompts are ``tests/data/prompts.tsv``; the checks are the production chain
-of ``core.services.moderation_checks`` on ``config/policy.toml``. Latency is measured after
-every model is loaded, with ``jobs.threads_per_job`` threads (1 by default).
+Run: ``.venv/bin/python -m bench.moderation`` (``--split tune|dev|heldout|blind|all``,
+``--language``, ``--errors`` to list the misses of the splits tuned on). The prompts are
+``tests/data/prompts*.tsv``:
+
+- ``tune`` (prompts.tsv): written with the policy and tuned on;
+- ``heldout`` (prompts.tsv): written by the policy's authors, never tuned on row by row;
+- ``dev`` (prompts_dev.tsv): written by someone who had not seen the lexicon, the exemplars or
+  the other prompts; measured once as written, then tuned on;
+- ``blind`` (prompts_blind.tsv): written the same way, independently, and never tuned on.
+
+Misses of ``heldout`` and ``blind`` are never printed, so tuning cannot peek at them. The checks
+are the production chain of ``core.services.moderation_checks`` on ``config/policy.toml``.
+Latency is measured after every model is loaded, with ``jobs.threads_per_job`` threads (1 by
+default).
 """
 
 from __future__ import annotations
@@ -26,7 +35,10 @@ from core.ports import PhotoCheck, PromptCheck
 from core.settings import load_settings
 from core.types import Verdict
 
-PROMPTS = Path(__file__).resolve().parent.parent / "tests" / "data" / "prompts.tsv"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+FILES = (DATA / "prompts.tsv", DATA / "prompts_dev.tsv", DATA / "prompts_blind.tsv")
+SPLITS = ("tune", "dev", "heldout", "blind")
+TUNED_ON = ("tune", "dev")
 BENIGN = "benign"
 
 
@@ -41,11 +53,14 @@ class Case:
     split: str
 
 
-def load_cases(path: Path = PROMPTS, split: str = "all") -> list[Case]:
+def load_cases(paths: Sequence[Path] = FILES, split: str = "all") -> list[Case]:
     """Read the evaluation set (``#`` lines are comments, the first other line the header)."""
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)), delimiter="\t", quoting=csv.QUOTE_NONE)
-    cases = [Case(**row) for row in reader]
+    cases = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        lines = [line for line in text.splitlines() if line[:1] != "#"]
+        rows = csv.DictReader(io.StringIO("\n".join(lines)), delimiter="\t", quoting=csv.QUOTE_NONE)
+        cases += [Case(**row) for row in rows]
     return [c for c in cases if split in ("all", c.split)]
 
 
@@ -85,6 +100,10 @@ def evaluate(checks: Sequence[PromptCheck], cases: Sequence[Case]) -> Report:
     fp_rate = sum(p != "ok" for _, p in benign) / len(benign) if benign else 0.0
     errors = [(c, p) for c, p in zip(cases, predicted, strict=True) if p != _expected(c)]
     return Report(rows, recall_all, fp_rate, len(benign), errors)
+
+
+def _language(cases: list[Case], language: str | None) -> list[Case]:
+    return [c for c in cases if language in (None, c.language)]
 
 
 def _expected(case: Case) -> str:
@@ -139,9 +158,14 @@ def time_photos(settings: object, checks: Sequence[PhotoCheck], runs: int) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--split", choices=["tune", "heldout", "all"], default="all")
-    parser.add_argument("--errors", action="store_true", help="list the tune split's misses")
+    parser.add_argument("--split", choices=[*SPLITS, "all"], default="all")
+    parser.add_argument("--errors", action="store_true", help="list misses of tune and dev")
+    parser.add_argument("--language", help="only prompts in this language (en, it, ...)")
     parser.add_argument("--photos", type=int, default=30, help="photos to time")
+    parser.add_argument("--no-latency", action="store_true", help="skip the latency tables")
+    parser.add_argument(
+        "--lexicon-only", action="store_true", help="only the length and lexicon checks (fast)"
+    )
     args = parser.parse_args()
     os.environ.pop("ALIVE_CONFIG", None)
     settings = load_settings()
@@ -149,19 +173,24 @@ def main() -> None:
 
     start = time.perf_counter()
     prompt_checks, photo_checks, _ = moderation_checks(settings)
+    if args.lexicon_only:
+        prompt_checks = [c for c in prompt_checks if c.name in ("prompt-length", "prompt-lexicon")]
+        args.no_latency = True
     for check in prompt_checks:
         check.check("warm up")  # loads MiniLM and embeds the exemplars
     print(f"load: {time.perf_counter() - start:.1f} s, threads {settings.jobs.threads_per_job}")
-    splits = ["tune", "heldout"] if args.split == "all" else [args.split]
+    splits = list(SPLITS) if args.split == "all" else [args.split]
     for split in splits:
-        cases = load_cases(split=split)
+        cases = _language(load_cases(split=split), args.language)
         report = evaluate(prompt_checks, cases)
         print_report(f"{split} split ({len(cases)} prompts)", report)
-        if args.errors and split == "tune":
+        if args.errors and split in TUNED_ON:
             for case, got in report.errors:
                 print(f"  {case.category:<22} got {got:<22} [{case.kind}] {case.text!r}")
     if args.split == "all":
-        print_report("all", evaluate(prompt_checks, load_cases()))
+        print_report("all", evaluate(prompt_checks, _language(load_cases(), args.language)))
+    if args.no_latency:
+        return
     cases = load_cases()
     print(f"\nprompt latency: {_percentiles(time_prompts(prompt_checks, cases))}")
     time_photos(settings, photo_checks, 2)  # warm up

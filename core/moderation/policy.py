@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import ConfigError
 
 MINORS = "prompt_sexual_minors"
+IMPERSONATION = "prompt_impersonation"
 BENIGN = "benign"
 """The exemplar group of harmless look-alikes the semantic check compares against."""
 
@@ -83,12 +84,18 @@ class Lexicon(_Model):
         categories: code -> fragments, every language together.
         minor: fragments naming a child or a young age.
         sexualising: fragments that sexualise a person without being explicit.
-        languages: the languages loaded, in file order.
+        public: fragments naming a real public figure or a public office.
+        speech: fragments asking someone to say, announce or endorse something.
+        emoji: emoji sequence -> the words it stands for, read before the other terms.
+        languages: the languages loaded, in file order (files that name one).
     """
 
     categories: dict[str, tuple[str, ...]]
     minor: tuple[str, ...]
     sexualising: tuple[str, ...]
+    public: tuple[str, ...]
+    speech: tuple[str, ...]
+    emoji: dict[str, str]
     languages: tuple[str, ...]
 
 
@@ -175,28 +182,45 @@ def _problems(exc: ValidationError) -> str:
 def _load_lexicon(paths: list[Path], codes: list[str]) -> Lexicon:
     """Merge the per-language files; every term must compile and every category be known."""
     merged: dict[str, list[str]] = {code: [] for code in codes}
-    minor: list[str] = []
-    sexualising: list[str] = []
+    pairs: dict[str, list[str]] = {key: [] for key in _PAIRED}
+    emoji: dict[str, str] = {}
     languages: list[str] = []
     for path in paths:
         raw = _read_toml(path)
-        unknown = set(raw) - {"language", "categories", "minor", "sexualising"}
+        unknown = set(raw) - {"language", "categories", "emoji", *_PAIRED}
         unknown |= {f"categories.{c}" for c in raw.get("categories", {})} - {
             f"categories.{c}" for c in codes
         }
         if unknown:
             raise ConfigError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
-        languages.append(str(raw.get("language", path.stem)))
+        if "language" in raw:  # files of names or emoji hold every language's
+            languages.append(str(raw["language"]))
         for code, terms in raw.get("categories", {}).items():
             merged[code] += _terms(path, f"categories.{code}", terms)
-        minor += _terms(path, "minor", raw.get("minor", []))
-        sexualising += _terms(path, "sexualising", raw.get("sexualising", []))
+        for key in _PAIRED:
+            pairs[key] += _terms(path, key, raw.get(key, []))
+        emoji.update(_emoji(path, raw.get("emoji", {})))
     return Lexicon(
         categories={code: tuple(terms) for code, terms in merged.items()},
-        minor=tuple(minor),
-        sexualising=tuple(sexualising),
+        minor=tuple(pairs["minor"]),
+        sexualising=tuple(pairs["sexualising"]),
+        public=tuple(pairs["public"]),
+        speech=tuple(pairs["speech"]),
+        emoji=emoji,
         languages=tuple(languages),
     )
+
+
+# Term lists that count only together: minor + sexualising, public + speech.
+_PAIRED = ("minor", "sexualising", "public", "speech")
+
+
+def _emoji(path: Path, table: object) -> dict[str, str]:
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in table.items()
+    ):
+        raise ConfigError(f'{path}: emoji must be a table of sequence = "words"')
+    return dict(table)
 
 
 def _terms(path: Path, key: str, terms: object) -> list[str]:

@@ -7,6 +7,9 @@ spaces or punctuation joined (``n.u.d.e``, ``n u d e``) and runs of three or mor
 letters squeezed (``nuuuude``). Several normalised variants are matched (with and without
 leetspeak, ``1`` read as ``i`` or ``l``, punctuation as a space or removed), each against
 a small per-category lexicon in English, Italian, Spanish, French, German and Portuguese.
+Some terms count only in pairs: a sexualising word next to a child (``prompt_sexual_minors``),
+a public figure or office next to a request to say or endorse something
+(``prompt_impersonation``). Emoji sequences are read as the words they stand for first.
 
 Terms are whole words or explicit stems, written in normalised form (lowercase ASCII, no
 accents), so ``Sussex``, ``therapist``, ``grape`` and ``class`` do not match. The lexicon is
@@ -22,6 +25,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
+from core.moderation.policy import IMPERSONATION
 from core.types import Stage, Verdict
 
 if TYPE_CHECKING:
@@ -131,6 +135,33 @@ def minor_matcher(lexicon: Lexicon) -> Callable[[str], bool]:
     return names_minor
 
 
+def emoji_reader(table: dict[str, str]) -> Callable[[str], str]:
+    """Return a function that replaces each emoji sequence of the table by its words.
+
+    Longer sequences win (``🍆💦`` before ``🍆``); variation selectors are ignored, so ``❄️``
+    and ``❄`` read alike. Words are padded with spaces so they stay words.
+    """
+    plain = {_no_selectors(k): v for k, v in table.items() if _no_selectors(k)}
+    if not plain:
+        return lambda prompt: prompt
+    keys = sorted(plain, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(k) for k in keys))
+
+    def read(prompt: str) -> str:
+        return pattern.sub(lambda m: f" {plain[m.group(0)]} ", _no_selectors(prompt))
+
+    return read
+
+
+def _no_selectors(text: str) -> str:
+    return text.replace("\ufe0f", "").replace("\ufe0e", "")
+
+
+def _paired(first: re.Pattern[str], second: re.Pattern[str], variants: tuple[str, ...]) -> bool:
+    """Whether both patterns match one variant of the prompt."""
+    return any(first.search(v) and second.search(v) for v in variants)
+
+
 class PromptLengthCheck:
     """Refuses prompts over the length limit (``prompt_too_long``), before any other check.
 
@@ -177,6 +208,9 @@ class PromptLexiconCheck:
             *(self._inside[c] for c in sexual),
             _compile(lexicon.sexualising, False),
         )
+        self._public = _compile(lexicon.public, True)
+        self._speech = _compile(lexicon.speech, True)
+        self._emoji = emoji_reader(lexicon.emoji)
 
     @classmethod
     def from_policy(cls, policy: Policy) -> PromptLexiconCheck:
@@ -187,7 +221,7 @@ class PromptLexiconCheck:
         """Return an allowing verdict, or a rejecting one with the first matching category."""
         if not prompt.strip():
             return Verdict.ok(Stage.PROMPT, self.name)
-        code = self.first_category(*normalise(prompt))
+        code = self.first_category(*normalise(self._emoji(prompt)))
         if code is None:
             return Verdict.ok(Stage.PROMPT, self.name)
         return Verdict.reject(code, Stage.PROMPT, self.name)
@@ -209,6 +243,8 @@ class PromptLexiconCheck:
             return self._minors
         for code in self._codes:
             if any(self._words[code].search(v) for v in variants):
+                return code
+            if code == IMPERSONATION and _paired(self._public, self._speech, variants):
                 return code
             if any(self._inside[code].search(run) for run in spelled):
                 return code

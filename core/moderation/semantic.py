@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.moderation.policy import BENIGN, MINORS
-from core.moderation.prompt import deobfuscate, minor_matcher
+from core.moderation.prompt import deobfuscate, emoji_reader, minor_matcher
 from core.types import Stage, Verdict
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ class SemanticPromptCheck:
         threads: torch threads for this process's model.
         names_minor: whether a prompt names a child (the lexicon's minor terms); a sexual
             or undressing match on such a prompt becomes ``prompt_sexual_minors``.
+        read_emoji: replaces emoji sequences by the words they stand for (the lexicon's).
     """
 
     name = "prompt-semantic"
@@ -107,8 +108,10 @@ class SemanticPromptCheck:
         margin: float,
         threads: int = 1,
         names_minor: Callable[[str], bool] | None = None,
+        read_emoji: Callable[[str], str] | None = None,
     ) -> None:
         self._names_minor = names_minor
+        self._read_emoji = read_emoji
         self._exemplars = {g: tuple(t) for g, t in exemplars.items() if t}
         self._thresholds = dict(thresholds)
         self._margin = margin
@@ -119,7 +122,8 @@ class SemanticPromptCheck:
         """Build the check from a loaded policy."""
         thresholds = {c.code: c.semantic for c in policy.categories}
         margin, minor = policy.semantic.margin, minor_matcher(policy.lexicon)
-        return cls(policy.exemplar_texts, thresholds, margin, threads, minor)
+        read = emoji_reader(policy.lexicon.emoji)
+        return cls(policy.exemplar_texts, thresholds, margin, threads, minor, read)
 
     def warm_up(self) -> None:
         """Load the model and embed the exemplars now rather than on the first prompt."""
@@ -133,7 +137,7 @@ class SemanticPromptCheck:
         """
         groups, matrix = _exemplar_matrix(self._exemplars, self._threads)
         texts = [prompt]
-        plain = deobfuscate(prompt)
+        plain = deobfuscate(self._read_emoji(prompt) if self._read_emoji else prompt)
         if plain != prompt.casefold().strip():
             texts.append(plain)
         similarity = (embed(texts, self._threads) @ matrix.T).max(axis=0)

@@ -1,8 +1,8 @@
 """The evaluation set and a fast subset of bench/moderation.py through the production checks.
 
-The whole set is the benchmark (``bench/moderation.py``); here every fourth prompt of the tune
-split runs through the real chain as a regression guard on the goals, and the set itself is
-checked for coverage. The held-out split is measured by the bench only.
+The whole set is the benchmark (``bench/moderation.py``); here every fourth prompt of the splits
+tuned on runs through the real chain as a regression guard on the goals, and the set itself is
+checked for coverage. The held-out and blind splits are measured by the bench only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from bench.moderation import BENIGN, evaluate, load_cases
+from bench.moderation import BENIGN, TUNED_ON, evaluate, load_cases
 from core.settings import CONFIG_DIR
 
 CASES = load_cases()
@@ -28,7 +28,9 @@ def test_the_set_covers_every_category_language_and_kind():
         assert {c.language for c in CASES if c.category == code} == LANGUAGES, code
         assert any(c.kind == "obfuscated" for c in CASES if c.category == code), code
     assert {c.language for c in CASES if c.kind == "lookalike"} == LANGUAGES
-    assert Counter(c.split for c in CASES)["heldout"] >= 100
+    splits = Counter(c.split for c in CASES)
+    assert splits["heldout"] >= 100
+    assert splits["blind"] >= 300
     assert len({c.text for c in CASES}) == len(CASES)
 
 
@@ -41,8 +43,8 @@ def checks():
     return prompt
 
 
-def test_a_fast_subset_of_the_tune_split_meets_the_goals(checks):
-    subset = [c for c in CASES if c.split == "tune"][::4]
+def test_a_fast_subset_of_the_splits_tuned_on_meets_the_goals(checks):
+    subset = [c for c in CASES if c.split in TUNED_ON][::4]
     report = evaluate(checks, subset)
     assert report.rows["prompt_sexual_minors"][1] >= 0.98
     assert report.rows["prompt_sexual"][1] >= 0.98
@@ -53,6 +55,6 @@ def test_a_fast_subset_of_the_tune_split_meets_the_goals(checks):
 
 def test_the_lexicon_alone_catches_every_plain_non_english_prompt(checks):
     lexicon = [c for c in checks if c.name in ("prompt-length", "prompt-lexicon")]
-    cases = [c for c in CASES if c.kind == "plain" and c.language != "en"]
+    cases = [c for c in CASES if c.kind == "plain" and c.language != "en" and c.split in TUNED_ON]
     report = evaluate(lexicon, cases)
     assert report.recall_all >= 0.95
