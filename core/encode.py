@@ -281,6 +281,20 @@ def decode(data: bytes, max_frames: int | None = None) -> Frames:
         container.close()
 
 
+def video_size(data: bytes) -> tuple[int, int]:
+    """Return the width and height of the first video stream of an encoded clip.
+
+    Raises:
+        ValueError: ``data`` is not a video this module can open.
+    """
+    container = _open_video(bytes(data))
+    try:
+        context = container.streams.video[0].codec_context
+        return int(context.width), int(context.height)
+    finally:
+        container.close()
+
+
 def _open_video(data: bytes) -> Any:
     """Open ``data`` with the first allowed demuxer that accepts it and has a video stream."""
     import av

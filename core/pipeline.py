@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from core.audit import request_ref
+from core.encode import video_size
 from core.errors import InputError
 from core.frames import poster_jpeg
 from core.ports import ProgressCallback, StepCallback
@@ -121,10 +122,11 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
         )
         s.ledger.record(entry)
         note = provenance_note(entry, service=s.software, signer=s.signer_name)
+    # The encoder may have scaled the frames down to fit the upload limit.
+    width, height = video_size(signed)
     clip = Clip(
-        signed, frames.width, frames.height, frames.fps, frames.count, ledger_id, manifest_id,
-        claim.poster,
-    )  # fmt: skip
+        signed, width, height, frames.fps, frames.count, ledger_id, manifest_id, claim.poster
+    )
     # The input verdict's scores (faces, largest_face) go with the clip for the consent rule.
     return steps.outcome(Verdict.ok(Stage.OUTPUT, "all", verdict.scores), clip, note)
 

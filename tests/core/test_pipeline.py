@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
+from typing import Any
 
 import av
+import numpy as np
 import pytest
 
 from core import pipeline
 from core.errors import ProvenanceError
 from core.services import Services
 from core.testing import RejectAll
-from core.types import ClipSpec, JobRequest, Outcome, Photo, Stage
+from core.types import ClipSpec, Frames, JobRequest, Outcome, Photo, Stage
 
 
 def animate(services: Services, data: bytes, prompt: str = "", **spec: object) -> Outcome:
@@ -89,3 +92,29 @@ def test_failed_signing_fails_the_job_and_records_nothing(
     with pytest.raises(ProvenanceError):
         animate(broken, photo_jpeg, seconds=1, fps=12)
     assert services.db.query("SELECT COUNT(*) AS n FROM ledger")[0]["n"] == 0
+
+
+@dataclasses.dataclass
+class HalfSizeEncoder:
+    """An encoder that scales the frames down, as one fitting a tight upload limit may."""
+
+    inner: Any
+
+    def encode(self, frames: Frames, max_bytes: int) -> bytes:
+        half = frames.array[:, ::2, ::2]
+        even = half[:, : half.shape[1] // 2 * 2, : half.shape[2] // 2 * 2]
+        return bytes(self.inner.encode(Frames(np.ascontiguousarray(even), frames.fps), max_bytes))
+
+
+def test_the_clip_reports_the_size_it_was_encoded_at(services: Services, photo_jpeg: bytes) -> None:
+    spec = ClipSpec(prompt="waves", seconds=1, fps=12)
+    full = pipeline.run(JobRequest(Photo(photo_jpeg), spec), services).clip
+    scaled = dataclasses.replace(services, encoder=HalfSizeEncoder(services.encoder))
+    half = pipeline.run(JobRequest(Photo(photo_jpeg), spec), scaled).clip
+    assert full is not None
+    assert half is not None
+    for clip in (full, half):
+        with av.open(io.BytesIO(clip.data)) as container:
+            context = container.streams.video[0].codec_context
+            assert (clip.width, clip.height) == (context.width, context.height)
+    assert (half.width, half.height) == (full.width // 4 * 2, full.height // 4 * 2)
