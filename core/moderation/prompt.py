@@ -45,7 +45,8 @@ _SPACES = re.compile(r"\s+")
 # NOTE: three or more lone letters in a row ("n u d e") are a spelled-out word; two are
 # too common in ordinary text ("a b") to join.
 _LONE_LETTERS = re.compile(r"(?<!\S)(?:[^\W\d_] ){2,}[^\W\d_](?!\S)")
-_REPEATS = re.compile(r"([^\W\d_])\1{2,}")
+# A run inside a word; a word that is one letter repeated ("xxx", "kkk") is kept whole.
+_REPEATS = re.compile(r"(?<=[^\W\d_])([^\W\d_])\1{2,}|([^\W\d_])\2{2,}(?=[^\W\d_])")
 
 
 def _compile(terms: tuple[str, ...], whole_word: bool) -> re.Pattern[str]:
@@ -118,7 +119,7 @@ def _base(prompt: str) -> str:
 
 def _squeeze(text: str) -> str:
     """Squeeze runs of three or more equal letters to one (``nuuude`` -> ``nude``)."""
-    return _REPEATS.sub(r"\1", text)
+    return _REPEATS.sub(lambda m: m.group(1) or m.group(2), text)
 
 
 def minor_matcher(lexicon: Lexicon) -> Callable[[str], bool]:

@@ -150,6 +150,12 @@ def test_evasions_still_match(text):
     assert CHECK.check(text).code == "prompt_sexual"
 
 
+def test_a_word_of_one_repeated_letter_is_not_squeezed():
+    assert CHECK.check("an xxx video of them").code == "prompt_sexual"
+    assert CHECK.check("zzz, the cat sleeps").allowed
+    assert CHECK.check("heeeeelp, the waves are huuuuge").allowed
+
+
 def test_cyrillic_and_greek_lookalikes_match():
     assert CHECK.check("\u043f\u0443\u0434\u0435").allowed  # п у д е: у reads as y, д unmapped
     assert CHECK.check("\u0440\u043e\u0433\u043f").code == "prompt_sexual"  # р о г п -> porn
