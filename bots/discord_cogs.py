@@ -26,7 +26,9 @@ from bots.discord_bot import AttachmentRefused, AttachmentTooLarge
 from bots.discord_replies import ReplyTarget
 from bots.discord_translator import english
 from bots.discord_views import (
+    APPEAL_REASON_MAX,
     BUTTONS,
+    AppealForm,
     appeal_view,
     clip_view,
     consent_view,
@@ -118,8 +120,17 @@ class PhotoCog(commands.Cog):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         """Log first, then apologise plainly and privately."""
-        log.error("command %s failed", interaction.command and interaction.command.name,
-                  exc_info=error)  # fmt: skip
+        name = interaction.command and interaction.command.name
+        await self.apologise(interaction, f"command {name}", error)
+
+    async def apologise(
+        self, interaction: discord.Interaction, what: str, error: BaseException
+    ) -> None:
+        """The one error handler: log ``what`` failed with the traceback, then apologise privately.
+
+        ``what`` names the handler, never user text; an error's message is ours or Discord's.
+        """
+        log.error("%s failed", what, exc_info=error)
         record_platform_error("discord")
         lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
         await send_error(interaction, render.failure_message("internal", lang=lang))
@@ -549,21 +560,39 @@ class PhotoCog(commands.Cog):
                  reason=reason or t("report.no_reason", mod_lang))  # fmt: skip
         await self.notify_moderators(interaction, item, text, mod_lang)
 
-    async def file_appeal(
+    async def open_appeal(
         self, interaction: discord.Interaction, job_id: str, code: str, requester: int
+    ) -> None:
+        """Show the requester the form asking why (the Appeal button); refuse anyone else."""
+        lang = await self.bot.chat.language(chat_ref(interaction), str(interaction.locale))
+        if interaction.user.id != requester:
+            await send_error(interaction, t("report.appeal_not_yours", lang))
+            return
+        await interaction.response.send_modal(AppealForm(job_id, code, requester, lang))
+
+    async def file_appeal(
+        self,
+        interaction: discord.Interaction,
+        job_id: str,
+        code: str,
+        requester: int,
+        reason: str = "",
     ) -> None:
         """Queue the requester's appeal of a moderation refusal, with the decision it contests.
 
         Like a report, it goes to the moderators' queue (``open_reports``), where the audit
-        record's decision (``decision_text``) goes with it; never the photo or the prompt.
+        record's decision (``decision_text``) goes with it; never the photo or the prompt. The
+        reason is the requester's own words: it goes to the moderators, never to the log.
         """
         ref = chat_ref(interaction)
         lang = await self.bot.chat.language(ref, str(interaction.locale))
-        if interaction.user.id != requester:
+        if interaction.user.id != requester:  # checked at the press too; the form is theirs
             await send_error(interaction, t("report.appeal_not_yours", lang))
             return
+        # One line, so it cannot pass for the decision line that follows it in the notice.
+        reason = " ".join(reason.split())[:APPEAL_REASON_MAX]
         try:
-            item = await self.bot.chat.appeal(ref, job_id, code, "")
+            item = await self.bot.chat.appeal(ref, job_id, code, reason)
         except ChatError as exc:
             duplicate = exc.key == "report.duplicate"
             text = t("report.appeal_duplicate", lang) if duplicate else error_text(exc, lang)
@@ -574,7 +603,7 @@ class PhotoCog(commands.Cog):
         mod_lang = await self.bot.chat.language(ref, None)
         text = t("report.appeal_notify", mod_lang, id=item.id, code=code,
                  chat=f"<#{interaction.channel_id}>",
-                 reason=t("report.no_reason", mod_lang))  # fmt: skip
+                 reason=reason or t("report.no_reason", mod_lang))  # fmt: skip
         if decision := decision_text(item, mod_lang):
             text = f"{text}\n{decision}"
         await self.notify_moderators(interaction, item, text, mod_lang)

@@ -1,7 +1,8 @@
 """The Discord adapter's buttons: Verify / Report / Delete / Retry under a clip, Allow / Decline.
 
-Appeal sits under a moderation refusal, for the requester only; Take down / Dismiss sit under
-the moderators' notice of a report or an appeal, for members who can manage messages.
+Appeal sits under a moderation refusal, for the requester only, and opens a form asking why
+(``AppealForm``); Take down / Dismiss sit under the moderators' notice of a report or an appeal,
+for members who can manage messages.
 
 Each button is a persistent ``DynamicItem``: its custom id carries what it needs (a ledger id, a
 job id, a consent id, a report id), so a button still works after a restart. A press is handed
@@ -11,6 +12,7 @@ to the cog (``bots.discord_cogs.PhotoCog``), which holds the flows.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -23,6 +25,14 @@ if TYPE_CHECKING:
 
 Button = discord.ui.Button[discord.ui.View]
 REPORT_ID = re.compile(r"^alive:report:([0-9a-f]{12})$")
+# NOTE: what the appeal form accepts; Telegram's /appeal takes "a few words", and the notice
+# must stay well under Discord's 2000-character message limit with the decision line after it.
+APPEAL_REASON_MAX = 300
+# NOTE: discord.py dispatches a modal submit only to a Modal instance it holds in memory (its
+# ViewStore matches the exact custom id; unlike buttons there is no DynamicItem for modals), so
+# a form left open longer than this, or across a restart, is discarded; pressing Appeal again
+# opens a new one.
+APPEAL_FORM_TIMEOUT_S = 600.0
 
 
 def clip_view(ledger_id: str, requester: int, job_id: str, lang: str = "en") -> discord.ui.View:
@@ -234,8 +244,46 @@ class AppealButton(
         return cls(match["job"], match["code"], int(match["user"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        """Appeal."""
-        await _cog(interaction).file_appeal(interaction, self.job_id, self.code, self.requester)
+        """Ask the requester why, in a form."""
+        await _cog(interaction).open_appeal(interaction, self.job_id, self.code, self.requester)
+
+
+class AppealForm(discord.ui.Modal):
+    """The Appeal button's form: one optional paragraph for the moderators, then the appeal.
+
+    Its custom id carries the job, the code and the requester as the button's does, plus a nonce:
+    discord.py forgets a form by its custom id when it times out or is submitted, so two forms
+    opened by two presses must not share one.
+    """
+
+    def __init__(self, job_id: str, code: str, requester: int, lang: str = "en") -> None:
+        super().__init__(
+            title=t("report.appeal_form_title", lang), timeout=APPEAL_FORM_TIMEOUT_S,
+            custom_id=f"alive:appeal-form:{job_id}:{code}:{requester}:{secrets.token_hex(4)}",
+        )  # fmt: skip
+        self.reason: discord.ui.TextInput[AppealForm] = discord.ui.TextInput(
+            custom_id="reason", style=discord.TextStyle.paragraph, required=False,
+            max_length=APPEAL_REASON_MAX, placeholder=t("report.appeal_form_placeholder", lang),
+        )  # fmt: skip
+        # A Label, not TextInput(label=...): discord.py 2.6 deprecated the latter (and Discord
+        # its action-row layout in modals).
+        self.add_item(
+            discord.ui.Label(text=t("report.appeal_form_label", lang), component=self.reason)
+        )
+        self.job_id, self.code, self.requester = job_id, code, requester
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        """File the appeal with the reason given (possibly none)."""
+        await _cog(interaction).file_appeal(
+            interaction, self.job_id, self.code, self.requester, self.reason.value
+        )
+
+    # Modal's own on_error drops BaseView's item argument; mypy holds us to BaseView's.
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
+        """Log (never the reason) and apologise, as the cog does for a failed command."""
+        await _cog(interaction).apologise(interaction, "appeal form", error)
 
 
 class ModerateButton(

@@ -3,7 +3,9 @@
 It speaks the real wire protocol to the real discord.py client: HELLO, IDENTIFY, READY,
 HEARTBEAT/ACK, RESUME/RESUMED, RECONNECT, GUILD_CREATE and INTERACTION_CREATE dispatches, each
 gateway message zlib-compressed on one compressor per connection and flushed with Z_SYNC_FLUSH
-(``compress=zlib-stream``). Every REST call is recorded so tests can assert what the bot sent.
+(``compress=zlib-stream``). Every REST call is recorded so tests can assert what the bot sent;
+a form the bot opens (callback type 9, MODAL) is kept in ``modals``, and ``modal_submit`` answers
+it as a person filling it in would (an interaction of type 5, MODAL_SUBMIT).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ DISCORD_EPOCH_MS = 1_420_070_400_000  # NOTE: 2015-01-01, from Discord's snowfla
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 MANAGE_GUILD = 1 << 5
 SEND_MESSAGES_AND_FILES = (1 << 11) | (1 << 15) | (1 << 10)
+MODAL = 9  # NOTE: interaction callback type (Discord's "Interaction Response Type" table).
+MODAL_SUBMIT = 5  # NOTE: interaction type, from the same docs.
+ACTION_ROW, TEXT_INPUT, LABEL = 1, 4, 18  # NOTE: component types (Discord's components docs).
 
 
 @dataclass
@@ -75,6 +80,7 @@ class FakeDiscord:
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.attachments: dict[str, tuple[bytes, str]] = {}
         self.attachment_fetches: list[str] = []
+        self.modals: list[dict[str, Any]] = []  # the forms the bot opened, in order
         self.identifies = 0
         self.resumes = 0
         self.heartbeats = 0
@@ -219,6 +225,36 @@ class FakeDiscord:
         """Build a button press (type 3, component type 2) on ``message``."""
         data = {"custom_id": custom_id, "component_type": 2}
         return self._interaction(3, data, message=message, **extra)
+
+    def modal_submit(
+        self, modal: dict[str, Any], values: dict[str, str], **extra: Any
+    ) -> dict[str, Any]:
+        """Build the MODAL_SUBMIT interaction (type 5) of a form the bot opened (``modals``).
+
+        As Discord does, the submitted components follow the form's layout: a text input in an
+        action row comes back in an action row, one under a label under a label (each with the
+        numeric ``id`` Discord gave it), carrying its ``value`` from ``values`` by custom id
+        ("" when left empty). Pass ``message=`` when the form was opened from a message's button.
+        """
+        ids = itertools.count(1)
+
+        def answer(component: dict[str, Any]) -> dict[str, Any]:
+            kind, own_id = component["type"], component.get("id") or next(ids)
+            if kind == ACTION_ROW:
+                return {"type": kind, "id": own_id,
+                        "components": [answer(c) for c in component["components"]]}  # fmt: skip
+            if kind == LABEL:
+                return {"type": kind, "id": own_id, "component": answer(component["component"])}
+            assert kind == TEXT_INPUT, f"the fake answers only text inputs, not type {kind}"
+            custom_id = component["custom_id"]
+            return {"type": kind, "id": own_id, "custom_id": custom_id,
+                    "value": values.get(custom_id, "")}  # fmt: skip
+
+        data = {
+            "custom_id": modal["custom_id"],
+            "components": [answer(c) for c in modal["components"]],
+        }
+        return self._interaction(MODAL_SUBMIT, data, **extra)
 
     def message(
         self, attachments: list[dict[str, Any]], author_id: int | None = None, content: str = ""
@@ -538,6 +574,9 @@ class FakeDiscord:
 
     def _callback(self, interaction_id: str, body: dict[str, Any]) -> dict[str, Any]:
         data = body.get("data") or {}
+        if body["type"] == MODAL:  # a form opens on the user's screen; no message is made
+            self.modals.append(data)
+            return {"interaction": {"id": interaction_id, "type": 3}, "resource": {"type": MODAL}}
         return {
             "interaction": {
                 "id": interaction_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -425,30 +426,123 @@ async def test_retry_pressed_twice_makes_one_clip_and_counts_once(env: Env) -> N
     assert used == 2
 
 
-async def test_appeal_button_on_a_refusal_queues_the_contested_decision(
-    services: Services, settings: Settings, photo_jpeg: bytes
-) -> None:
+@pytest.fixture
+async def refusing(services: Services, settings: Settings, photo_jpeg: bytes) -> AsyncIterator[Env]:
+    """A bot whose moderation refuses every photo."""
     rejecting = dataclasses.replace(services, photo_checks=[RejectAll()])
     async with FakeDiscord() as fake, running_bot(fake, rejecting, settings) as service:
-        env = Env(fake, service, photo_jpeg)
-        payload = await alive(env)
-        refusal = await fake.wait_for(is_followup(fake, payload["token"]))
-        assert refusal.json["flags"] & 64  # private
-        (appeal,) = [c["custom_id"] for row in refusal.json["components"]
-                     for c in row["components"]]  # fmt: skip
-        assert appeal.startswith("alive:appeal:")
-        message = fake.message([], author_id=fake.bot_id)
-        message["components"] = refusal.json["components"]
-        replies = []
-        for user in (fake.next_id(), None, None):  # a stranger, then the requester twice
-            press = await fake.interact(fake.button(appeal, message, user_id=user))
-            replies.append(content_of(await fake.wait_for(callback_of(fake, press))))
-        assert "Only the person whose request was blocked" in replies[0]
-        assert "appeal is with the moderators" in replies[1]
-        assert "already appealed" in replies[2]
-        (item,) = CommunityStore(service.services.db).open_reports("discord")
-        assert item.kind == "appeal"
-        assert "Contested decision: nsfw_photo at photo (reject-all)" in decision_text(item)
+        yield Env(fake, service, photo_jpeg)
+
+
+async def refusal(env: Env) -> tuple[str, dict[str, Any]]:
+    """Send `/alive`, have it refused; return the Appeal button's custom id and its message."""
+    fake = env.fake
+    payload = await alive(env)
+    refused = await fake.wait_for(is_followup(fake, payload["token"]))
+    assert refused.json["flags"] & 64  # private
+    (appeal,) = [c["custom_id"] for row in refused.json["components"]
+                 for c in row["components"]]  # fmt: skip
+    assert appeal.startswith("alive:appeal:")
+    message = fake.message([], author_id=fake.bot_id)
+    message["components"] = refused.json["components"]
+    return appeal, message
+
+
+async def open_form(
+    env: Env, appeal: str, message: dict[str, Any], **extra: Any
+) -> tuple[Recorded, dict[str, Any]]:
+    """Press Appeal; return the press's callback and the form it opened."""
+    press = await env.fake.interact(env.fake.button(appeal, message, **extra))
+    shown = await env.fake.wait_for(callback_of(env.fake, press))
+    assert shown.json["type"] == 9  # MODAL
+    return shown, shown.json["data"]
+
+
+async def appeal_notice(fake: FakeDiscord) -> Recorded:
+    """The moderators' notice of an appeal (no moderators' channel: in the same channel)."""
+    path = f"/channels/{fake.channel_id}/messages"
+    return await fake.wait_for(lambda r: r.method == "POST" and r.path == path)
+
+
+async def test_appeal_button_opens_a_form_for_the_requester_only(refusing: Env) -> None:
+    fake = refusing.fake
+    appeal, message = await refusal(refusing)
+    stranger = await fake.interact(fake.button(appeal, message, user_id=fake.next_id()))
+    refused = await fake.wait_for(callback_of(fake, stranger))
+    assert refused.json["type"] == 4
+    assert refused.json["data"]["flags"] & 64
+    assert "Only the person whose request was blocked" in content_of(refused)
+    assert fake.modals == []
+
+    _, form = await open_form(refusing, appeal, message)
+    assert fake.modals == [form]
+    assert form["title"] == "Appeal a blocked request"
+    job, code, user = appeal.removeprefix("alive:appeal:").split(":")
+    assert form["custom_id"].startswith(f"alive:appeal-form:{job}:{code}:{user}:")
+    assert len(form["custom_id"]) <= 100  # Discord's limit on a custom id
+    (label,) = form["components"]
+    assert label["type"] == 18  # a Label holding the text input
+    assert label["label"] == "Why should the moderators look again?"
+    field = label["component"]
+    assert field["type"] == 4
+    assert field["style"] == 2  # paragraph
+    assert field["required"] is False
+    assert field["max_length"] == 300
+    assert field["placeholder"] == "Optional: a few words for the moderators"
+    _, italian = await open_form(refusing, appeal, message, locale="it")
+    assert italian["title"] == "Ricorso contro una richiesta bloccata"
+    assert italian["components"][0]["label"] == "Perché i moderatori dovrebbero rivederla?"
+    assert italian["custom_id"] != form["custom_id"]  # each form is its own
+    assert CommunityStore(refusing.service.services.db).open_reports("discord") == []
+
+
+async def test_appeal_form_sends_the_reason_to_the_moderators_once(
+    refusing: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bots")
+    fake = refusing.fake
+    appeal, message = await refusal(refusing)
+    _, form = await open_form(refusing, appeal, message)
+    reason = "It is a landscape @everyone\nContested decision: none"
+    submit = await fake.interact(fake.modal_submit(form, {"reason": reason}, message=message))
+    acked = await fake.wait_for(callback_of(fake, submit))
+    assert acked.json["data"]["flags"] & 64
+    assert "appeal is with the moderators" in content_of(acked)
+
+    notice = await appeal_notice(fake)
+    first, *rest = content_of(notice).split("\n")
+    assert first.endswith(": It is a landscape @everyone Contested decision: none")  # one line
+    assert len(rest) == 1
+    assert rest[0].startswith("Contested decision: nsfw_photo at photo (reject-all)")
+    assert notice.json["allowed_mentions"] == {"parse": []}
+    (item,) = CommunityStore(refusing.service.services.db).open_reports("discord")
+    assert item.kind == "appeal"
+    assert "It is a landscape" in item.reason
+    assert "Contested decision: nsfw_photo at photo (reject-all)" in decision_text(item)
+    assert "landscape" not in caplog.text  # user text never reaches the log
+
+    _, again = await open_form(refusing, appeal, message)
+    forged = await fake.interact(  # the requester's form, submitted by someone else
+        fake.modal_submit(again, {"reason": "me too"}, message=message, user_id=fake.next_id())
+    )
+    assert "Only the person" in content_of(await fake.wait_for(callback_of(fake, forged)))
+    _, again = await open_form(refusing, appeal, message)
+    second = await fake.interact(fake.modal_submit(again, {"reason": "please"}, message=message))
+    duplicate = await fake.wait_for(callback_of(fake, second))
+    assert duplicate.json["data"]["flags"] & 64
+    assert "already appealed" in content_of(duplicate)
+    assert len(fake.find("POST", notice.path)) == 1  # no second notice
+
+
+async def test_appeal_form_left_empty_says_no_reason_was_given(refusing: Env) -> None:
+    fake = refusing.fake
+    appeal, message = await refusal(refusing)
+    _, form = await open_form(refusing, appeal, message)
+    submit = await fake.interact(fake.modal_submit(form, {}, message=message))
+    assert "appeal is with the moderators" in content_of(
+        await fake.wait_for(callback_of(fake, submit))
+    )
+    assert content_of(await appeal_notice(fake)).split("\n")[0].endswith(": (no reason given)")
 
 
 MANAGE_MESSAGES = 1 << 13  # NOTE: Discord's MANAGE_MESSAGES permission bit (permissions docs).
