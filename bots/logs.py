@@ -7,8 +7,13 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-# NOTE: Telegram request URLs contain the bot token, so the HTTP client loggers stay at WARNING.
-QUIET_LOGGERS = ("httpx", "httpcore", "telegram.ext.ExtBot", "discord.http", "aiohttp.access")
+# NOTE: Telegram request URLs contain the bot token, so the HTTP client loggers stay at WARNING;
+# at DEBUG the platforms' update and gateway loggers print whole updates (prompts, appeal
+# reasons, photos' captions), so they stay at WARNING too.
+QUIET_LOGGERS = (
+    "httpx", "httpcore", "telegram.ext.ExtBot", "discord.http", "aiohttp.access",
+    "telegram.ext.Application", "telegram.ext.Updater", "discord.gateway", "discord.state",
+)  # fmt: skip
 
 
 class RedactFilter(logging.Filter):
