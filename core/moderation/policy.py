@@ -187,7 +187,7 @@ def _load_lexicon(paths: list[Path], codes: list[str]) -> Lexicon:
     languages: list[str] = []
     for path in paths:
         raw = _read_toml(path)
-        unknown = set(raw) - {"language", "categories", "emoji", *_PAIRED}
+        unknown = set(raw) - {"language", "categories", "emoji", "fragments", *_PAIRED}
         unknown |= {f"categories.{c}" for c in raw.get("categories", {})} - {
             f"categories.{c}" for c in codes
         }
@@ -195,10 +195,11 @@ def _load_lexicon(paths: list[Path], codes: list[str]) -> Lexicon:
             raise ConfigError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
         if "language" in raw:  # files of names or emoji hold every language's
             languages.append(str(raw["language"]))
+        fragments = _fragments(path, raw.get("fragments", {}))
         for code, terms in raw.get("categories", {}).items():
-            merged[code] += _terms(path, f"categories.{code}", terms)
+            merged[code] += _terms(path, f"categories.{code}", terms, fragments)
         for key in _PAIRED:
-            pairs[key] += _terms(path, key, raw.get(key, []))
+            pairs[key] += _terms(path, key, raw.get(key, []), fragments)
         emoji.update(_emoji(path, raw.get("emoji", {})))
     return Lexicon(
         categories={code: tuple(terms) for code, terms in merged.items()},
@@ -223,15 +224,52 @@ def _emoji(path: Path, table: object) -> dict[str, str]:
     return dict(table)
 
 
-def _terms(path: Path, key: str, terms: object) -> list[str]:
+# A fragment reference inside a term: {NAME}. Regex quantifiers ({2}, {2,5}) hold digits only.
+_FRAGMENT = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+
+
+def _fragments(path: Path, table: object) -> dict[str, str]:
+    """Read a file's ``[fragments]`` (NAME = regex, may use other fragments), fully expanded."""
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and re.fullmatch(r"[A-Z][A-Z0-9_]*", k) and isinstance(v, str)
+        for k, v in table.items()
+    ):
+        raise ConfigError(f'{path}: fragments must be a table of NAME = "expression"')
+    expanded: dict[str, str] = {}
+
+    def expand(name: str, seen: tuple[str, ...]) -> str:
+        if name in seen:
+            raise ConfigError(f"{path}: fragment {name} refers to itself")
+        if name not in table:
+            raise ConfigError(f"{path}: unknown fragment {name}")
+        if name not in expanded:
+            expanded[name] = _FRAGMENT.sub(lambda m: expand(m[1], (*seen, name)), table[name])
+        return expanded[name]
+
+    for name in table:
+        expand(name, ())
+    return expanded
+
+
+def _terms(
+    path: Path, key: str, terms: object, fragments: dict[str, str] | None = None
+) -> list[str]:
+    """Validate a list of terms, with ``{NAME}`` fragments replaced; every term must compile."""
     if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
         raise ConfigError(f"{path}: {key} must be a list of strings")
+    out = []
+    names = fragments or {}
     for index, term in enumerate(terms):
+        for name in _FRAGMENT.findall(term):
+            if name not in names:
+                raise ConfigError(f"{path}: {key}[{index}] names unknown fragment {name}")
+        text = _FRAGMENT.sub(lambda m: names[m[1]], term)
         try:
-            re.compile(term)
+            re.compile(text)
         except re.error:
             raise ConfigError(f"{path}: {key}[{index}] is not a valid expression") from None
-    return list(terms)
+        out.append(text)
+    return out
 
 
 def _load_exemplars(path: Path, codes: list[str]) -> dict[str, tuple[str, ...]]:

@@ -71,6 +71,39 @@ def test_a_bad_expression_names_the_file_and_key_not_the_term(copy):
     assert "fick" not in str(caught.value)
 
 
+def _extra_lexicon(copy: Path, body: str) -> None:
+    (copy.parent / "lexicon" / "xx.toml").write_text(body)
+    _edit(copy, '"lexicon/emoji.toml",', '"lexicon/emoji.toml", "lexicon/xx.toml",')
+
+
+def test_fragments_are_named_once_and_used_by_terms(copy):
+    _extra_lexicon(
+        copy,
+        "[fragments]\n"
+        "KID = '(?:kidd?o|{SMALL} one)'\n"
+        "SMALL = '(?:little|wee)'\n"
+        "[categories]\n"
+        "prompt_violence = ['bonk the {KID}{2}x']\n",
+    )
+    terms = load_policy(copy).lexicon.categories["prompt_violence"]
+    assert "bonk the (?:kidd?o|(?:little|wee) one){2}x" in terms
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("[categories]\nprompt_hate = ['{NOPE} x']\n", r"prompt_hate\[0\] names unknown fragment"),
+        ("[fragments]\nA = '{B}'\nB = '{A}'\n", "refers to itself"),
+        ("[fragments]\nA = '{C}'\n", "unknown fragment C"),
+        ("[fragments]\nlower = 'x'\n", "fragments must be a table"),
+    ],
+)
+def test_a_bad_fragment_fails_naming_the_file(copy, body, problem):
+    _extra_lexicon(copy, body)
+    with pytest.raises(ConfigError, match=rf"xx.toml: .*{problem}"):
+        load_policy(copy)
+
+
 def test_an_unknown_category_in_a_lexicon_fails(copy):
     _edit(copy.parent / "lexicon" / "it.toml", "prompt_illegal = [", "prompt_ilegal = [")
     with pytest.raises(ConfigError, match=r"categories\.prompt_ilegal"):
