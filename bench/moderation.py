@@ -4,7 +4,8 @@ Run: ``.venv/bin/python -m bench.moderation`` (``--split tune|dev|heldout|blind|
 ``--language``, ``--errors`` to list the misses of the splits tuned on). The prompts are
 ``tests/data/prompts*.tsv``:
 
-- ``tune`` (prompts.tsv): written with the policy and tuned on;
+- ``tune`` (prompts.tsv): written with the policy and tuned on; also prompts_probe.tsv, the
+  lexicon authors' own probes (a regression set for cross-language collisions);
 - ``heldout`` (prompts.tsv): written by the policy's authors, never tuned on row by row;
 - ``dev`` (prompts_dev.tsv): written by someone who had not seen the lexicon, the exemplars or
   the other prompts; measured once as written, then tuned on;
@@ -36,7 +37,12 @@ from core.settings import load_settings
 from core.types import Verdict
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-FILES = (DATA / "prompts.tsv", DATA / "prompts_dev.tsv", DATA / "prompts_blind.tsv")
+FILES = (
+    DATA / "prompts.tsv",
+    DATA / "prompts_probe.tsv",
+    DATA / "prompts_dev.tsv",
+    DATA / "prompts_blind.tsv",
+)
 SPLITS = ("tune", "dev", "heldout", "blind")
 TUNED_ON = ("tune", "dev")
 BENIGN = "benign"
