@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import signal
@@ -20,7 +21,9 @@ from core.settings import Settings, load_settings
 from core.types import Camera, ClipSpec, JobRequest, Photo
 
 if TYPE_CHECKING:
+    from core.ports import PhotoCheck, PromptCheck
     from core.service import AliveService
+    from core.services import Decoder
 
 log = logging.getLogger("alive")
 
@@ -225,10 +228,21 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+@dataclasses.dataclass(frozen=True)
+class _InputChecks:
+    """The input checks alone (``core.service.InputChecks``), for ``alive moderate``."""
+
+    settings: Settings
+    decode: Decoder
+    prompt_checks: Sequence[PromptCheck]
+    photo_checks: Sequence[PhotoCheck]
+
+
 def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
     """``alive moderate``: only the checks, one verdict per input."""
+    from core.moderation.limits import decode_photo
     from core.service import moderate
-    from core.services import build_services
+    from core.services import moderation_checks
 
     if not (args.photo or args.prompt is not None or args.prompts_file):
         raise ConfigError("give --photo, --prompt or --prompts-file")
@@ -237,28 +251,27 @@ def cmd_moderate(args: argparse.Namespace, settings: Settings) -> int:
         text = args.prompts_file.read_text(encoding="utf-8")
         prompts = [line for line in text.splitlines() if line.strip()]
     photo = Photo(_read_input(args.photo, settings.limits.max_bytes)) if args.photo else None
-    services = build_services(settings)
+    # Only the checks: no signing identity, animator or database is needed to moderate.
+    prompt_checks, photo_checks, _ = moderation_checks(settings)
+    checks = _InputChecks(settings, decode_photo, prompt_checks, photo_checks)
     rejected = False
-    try:
-        for prompt in prompts or [None]:
-            verdicts = moderate(services, photo, prompt)
-            first = next((v for v in verdicts if not v.allowed), None)
-            rejected |= first is not None
-            record = {
-                "input": {"photo": str(args.photo) if args.photo else None, "prompt": prompt},
-                "allowed": first is None,
-                "reason": first.code if first else None,
-                "stage": str(first.stage) if first else None,
-                "scores": {v.check: dict(v.scores) for v in verdicts},
-            }
-            if args.json:
-                print(json.dumps(record, ensure_ascii=False))
-            else:
-                verdict = "allowed" if first is None else f"rejected ({first.code})"
-                subject = repr(prompt) if prompt is not None else str(args.photo)
-                print(f"{subject}: {verdict}")
-    finally:
-        services.close()
+    for prompt in prompts or [None]:
+        verdicts = moderate(checks, photo, prompt)
+        first = next((v for v in verdicts if not v.allowed), None)
+        rejected |= first is not None
+        record = {
+            "input": {"photo": str(args.photo) if args.photo else None, "prompt": prompt},
+            "allowed": first is None,
+            "reason": first.code if first else None,
+            "stage": str(first.stage) if first else None,
+            "scores": {v.check: dict(v.scores) for v in verdicts},
+        }
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            verdict = "allowed" if first is None else f"rejected ({first.code})"
+            subject = repr(prompt) if prompt is not None else str(args.photo)
+            print(f"{subject}: {verdict}")
     return EXIT_REJECTED if rejected else EXIT_OK
 
 

@@ -7,15 +7,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
+from typing import Protocol
 
 from core import pipeline
 from core.clips import ClipStore
 from core.errors import InputError
 from core.metrics import record_verify
-from core.ports import JobHandle, ProgressCallback, Runner
+from core.ports import JobHandle, PhotoCheck, ProgressCallback, PromptCheck, Runner
 from core.provenance.verify import verify
 from core.runner import EmbeddedRunner
-from core.services import Services, build_services
+from core.services import Decoder, Services, build_services
 from core.settings import Settings
 from core.types import ChatRef, JobRequest, Outcome, Photo, Stage, Verdict, VerifyReport
 
@@ -79,7 +80,24 @@ class AliveService:
         return found
 
 
-def moderate(s: Services, photo: Photo | None, prompt: str | None) -> list[Verdict]:
+class InputChecks(Protocol):
+    """What :func:`moderate` needs: the input checks.
+
+    ``Services`` has them, and so does a process that builds only the checks (``alive
+    moderate``, which needs no signing identity, animator or database).
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def decode(self) -> Decoder: ...
+    @property
+    def prompt_checks(self) -> Sequence[PromptCheck]: ...
+    @property
+    def photo_checks(self) -> Sequence[PhotoCheck]: ...
+
+
+def moderate(s: InputChecks, photo: Photo | None, prompt: str | None) -> list[Verdict]:
     """Return the verdict of every input check on a photo and/or a prompt (no short-cut)."""
     verdicts: list[Verdict] = []
     if prompt is not None:

@@ -42,8 +42,9 @@ def test_missing_identity_is_a_plain_usage_error(
 
 
 def test_moderate_prompts_file_prints_one_json_line_each(
-    env: Settings, dev_keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Moderation alone needs no signing identity and leaves nothing in the data dir."""
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("clouds drifting\nmake her naked\n\ngentle smile\n", encoding="utf-8")
     assert main(["moderate", "--prompts-file", str(prompts), "--json"]) == 3
@@ -55,10 +56,11 @@ def test_moderate_prompts_file_prints_one_json_line_each(
     ]
     assert [line["allowed"] for line in lines] == [True, False, True]
     assert lines[1]["reason"].startswith("prompt_")
+    assert not (env.data_dir / "keys").exists()
 
 
 def test_moderate_photo_and_prompt(
-    env: Settings, dev_keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     photo = tmp_path / "p.jpg"
     photo.write_bytes(jpeg_bytes(scene()))
