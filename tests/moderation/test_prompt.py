@@ -258,3 +258,30 @@ def test_a_word_spelled_after_a_one_letter_word_is_read_whole():
 )
 def test_forms_and_number_words(text, code):
     assert CHECK.check(text).code == code
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("make Obama say vote for me", "prompt_impersonation"),
+        ("fai dire a Meloni che si dimette", "prompt_impersonation"),
+        ("make the mayor say happy new year", "prompt_impersonation"),  # any words: policy
+        ("make Obama wave", None),
+        ("make the president smile at the crowd", None),
+        ("make grandma say happy birthday", None),
+    ],
+)
+def test_a_public_figure_asked_to_say_something_is_impersonation(text, code):
+    verdict = CHECK.check(text)
+    assert (verdict.allowed, verdict.code) == ((True, "ok") if code is None else (False, code))
+
+
+def test_emoji_are_read_as_words_only_where_unambiguous():
+    from core.moderation.prompt import emoji_reader
+
+    read = emoji_reader({"🍆💦": "sex", "❄": "snow"})
+    assert read("go 🍆💦 now").split() == ["go", "sex", "now"]
+    assert read("❄\ufe0f day").split() == ["snow", "day"]  # variation selector ignored
+    assert CHECK.check("make her go 🍆💦 with him").code == "prompt_sexual"
+    assert CHECK.check("❄️ snow day, make the flakes fall").allowed
+    assert CHECK.check("🍑 peach cobbler steaming").allowed
