@@ -285,3 +285,18 @@ def test_emoji_are_read_as_words_only_where_unambiguous():
     assert CHECK.check("make her go 🍆💦 with him").code == "prompt_sexual"
     assert CHECK.check("❄️ snow day, make the flakes fall").allowed
     assert CHECK.check("🍑 peach cobbler steaming").allowed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the mayor tweets a selfie",  # German and French 'tweet' forms only
+        "der Präsident sagt hallo",  # a greeting is not a statement
+        "the swastika on a hindu temple",
+        "le serpent se mord la queue",  # French 'bites', not German 'Mord'
+        "fai dire a papà buon compleanno",  # 'papa' is dad in Italian and Spanish
+        "a statement necklace for the queen",
+    ],
+)
+def test_a_word_of_one_language_does_not_refuse_another_languages_prompt(text):
+    assert CHECK.check(text).allowed
