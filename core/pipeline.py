@@ -100,6 +100,8 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
     # 6. Encode: H.264 that plays everywhere, within the destination's upload limit.
     with steps("encode"):
         video = s.encoder.encode(frames, request.max_bytes or s.settings.encode.upload_limit_bytes)
+        # The encoder may have scaled the frames down to fit the limit; the clip says so.
+        width, height = video_size(video)
 
     # 7. Sign: C2PA Content Credentials; the last step that changes bytes.
     with steps("sign"):
@@ -122,8 +124,6 @@ def run(request: JobRequest, s: Services, progress: ProgressCallback | None = No
         )
         s.ledger.record(entry)
         note = provenance_note(entry, service=s.software, signer=s.signer_name)
-    # The encoder may have scaled the frames down to fit the upload limit.
-    width, height = video_size(signed)
     clip = Clip(
         signed, width, height, frames.fps, frames.count, ledger_id, manifest_id, claim.poster
     )
