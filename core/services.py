@@ -94,9 +94,11 @@ def moderation_checks(
     """Build the checks of steps 2 and 4 from the policy file, in the order they run.
 
     Photo (after the decoding limits): hash list -> NudeNet -> faces (reports only).
-    Prompt: length -> lexicon -> semantic (MiniLM, loaded on the first prompt).
+    Prompt: length -> lexicon -> classifier (trained at start-up) -> semantic (MiniLM, loaded
+    on the first prompt).
     Output: NudeNet on sampled frames.
     """
+    from core.moderation.classifier import PromptClassifierCheck
     from core.moderation.faces import FaceCountCheck
     from core.moderation.hashlist import HashListCheck
     from core.moderation.nsfw import NudityCheck, NudityFramesCheck
@@ -110,6 +112,8 @@ def moderation_checks(
         PromptLengthCheck(policy.prompt.max_chars),
         PromptLexiconCheck.from_policy(policy),
     ]
+    if policy.classifier.enabled:
+        prompt.append(PromptClassifierCheck.from_policy(policy))
     if policy.semantic.enabled:
         prompt.append(SemanticPromptCheck.from_policy(policy, threads))
     photo: list[PhotoCheck] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,6 +70,14 @@ class SemanticPolicy(_Model):
     margin: float = 0.05
 
 
+class ClassifierPolicy(_Model):
+    """The trained prompt classifier: its labelled prompt files and its threshold."""
+
+    enabled: bool = True
+    training: list[Path] = []
+    threshold: float = Field(0.85, gt=0.0, le=1.0)
+
+
 class Category(_Model):
     """A prompt category: its reason code and semantic threshold."""
 
@@ -105,6 +114,7 @@ class Policy(_Model):
     Attributes:
         source: the policy file.
         exemplar_texts: group (a category code or ``"benign"``) -> example prompts.
+        training_rows: the classifier's labelled prompts, ``(text, group)``, file by file.
     """
 
     source: Path
@@ -114,9 +124,11 @@ class Policy(_Model):
     faces: FacesPolicy
     prompt: PromptPolicy
     semantic: SemanticPolicy
+    classifier: ClassifierPolicy = ClassifierPolicy()
     categories: list[Category]
     lexicon: Lexicon
     exemplar_texts: dict[str, tuple[str, ...]]
+    training_rows: tuple[tuple[tuple[str, str], ...], ...] = ()
 
     @field_validator("categories")
     @classmethod
@@ -145,18 +157,26 @@ def load_policy(path: Path) -> Policy:
     try:
         prompt = PromptPolicy.model_validate(raw.get("prompt", {}))
         semantic = SemanticPolicy.model_validate(raw.get("semantic", {}))
+        classifier = ClassifierPolicy.model_validate(raw.get("classifier", {}))
         HashListPolicy.model_validate(raw.get("hashlist", {}))
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_problems(exc)}") from None
     codes = [c.get("code", "") for c in raw.get("categories", [])]
     lexicon = _load_lexicon([base / p for p in prompt.lexicon], codes)
     exemplars = _load_exemplars(base / semantic.exemplars, codes)
+    training = tuple(load_labelled(base / f, codes) for f in classifier.training)
     section = dict(raw.get("hashlist", {}))
     file = str(section.get("file") or "")
     raw["hashlist"] = {**section, "file": base / file if file else None}
     try:
         return Policy.model_validate(
-            {**raw, "source": path, "lexicon": lexicon, "exemplar_texts": exemplars}
+            {
+                **raw,
+                "source": path,
+                "lexicon": lexicon,
+                "exemplar_texts": exemplars,
+                "training_rows": training,
+            }
         )
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_problems(exc)}") from None
@@ -284,3 +304,28 @@ def _load_exemplars(path: Path, codes: list[str]) -> dict[str, tuple[str, ...]]:
             raise ConfigError(f"{path}: {group} must be a list of strings")
         out[group] = tuple(texts)
     return out
+
+
+def load_labelled(path: Path, codes: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Read a labelled prompt file: ``text, category, language, kind, split`` separated by tabs.
+
+    ``#`` lines are comments and the first other line is the header; a category is a code of
+    the policy or ``benign``. Returns ``(text, category)`` pairs in file order.
+
+    Raises:
+        ConfigError: naming the file and line of a malformed row or an unknown category.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    rows = []
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if line[:1] != "#" and line.strip()]
+    for number, line in numbered[1:]:
+        fields = line.split("\t")
+        if len(fields) != 5 or not fields[0].strip():
+            raise ConfigError(f"{path}:{number}: expected 5 tab-separated fields")
+        if fields[1] not in (*codes, BENIGN):
+            raise ConfigError(f"{path}:{number}: unknown category {fields[1]!r}")
+        rows.append((fields[0], fields[1]))
+    return tuple(rows)

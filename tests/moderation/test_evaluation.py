@@ -2,7 +2,7 @@
 
 The whole set is the benchmark (``bench/moderation.py``); here every fourth prompt of the splits
 tuned on runs through the real chain as a regression guard on the goals, and the set itself is
-checked for coverage. The held-out and blind splits are measured by the bench only.
+checked for coverage. The held-out and blind2 splits are measured by the bench only.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def test_the_set_covers_every_category_language_and_kind():
     assert {c.language for c in CASES if c.kind == "lookalike"} == LANGUAGES
     splits = Counter(c.split for c in CASES)
     assert splits["heldout"] >= 100
-    assert splits["blind"] >= 300
+    assert splits["blind2"] >= 300
     assert len({c.text for c in CASES}) == len(CASES)
 
 

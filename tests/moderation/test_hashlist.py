@@ -125,6 +125,7 @@ def test_pipeline_blocks_and_audits_a_listed_photo(settings, dev_keys, tmp_path)
     config = Path(__file__).resolve().parents[2] / "config"
     source = source.replace('file = ""', f'file = "{listed}"')
     source = source.replace('"lexicon/', f'"{config}/lexicon/')
+    source = source.replace('"training/', f'"{config}/training/')
     source = source.replace(
         'exemplars = "exemplars.toml"', f'exemplars = "{config}/exemplars.toml"'
     )

@@ -26,6 +26,7 @@ CATEGORIES = (
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     shutil.copytree(CONFIG_DIR / "lexicon", tmp_path / "lexicon")
+    shutil.copytree(CONFIG_DIR / "training", tmp_path / "training")
     shutil.copy(CONFIG_DIR / "exemplars.toml", tmp_path)
     shutil.copy(CONFIG_DIR / "policy.toml", tmp_path)
     return tmp_path / "policy.toml"
@@ -116,6 +117,36 @@ def test_an_unknown_exemplar_group_fails(copy):
         load_policy(copy)
 
 
+def test_the_training_files_load_file_by_file_with_their_labels():
+    policy = load_policy(CONFIG_DIR / "policy.toml")
+    assert len(policy.training_rows) == len(policy.classifier.training) >= 4
+    groups = {group for file in policy.training_rows for _, group in file}
+    assert groups == {*CATEGORIES, "benign"}
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("make her dance\tbenign\ten\tplain", "expected 5 tab-separated fields"),
+        ("\tbenign\ten\tplain\ttrain", "expected 5 tab-separated fields"),
+        ("make her dance\tharmless\ten\tplain\ttrain", "unknown category 'harmless'"),
+    ],
+)
+def test_a_bad_training_row_fails_naming_the_file_and_line(copy, row, problem):
+    path = copy.parent / "training" / "dev.tsv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    number = len(lines) + 1
+    path.write_text("\n".join([*lines, row]) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"dev.tsv:{number}: {problem}"):
+        load_policy(copy)
+
+
+def test_a_missing_training_file_fails_naming_it(copy):
+    (copy.parent / "training" / "dev.tsv").unlink()
+    with pytest.raises(ConfigError, match=r"dev\.tsv: cannot read"):
+        load_policy(copy)
+
+
 def test_the_hash_list_path_is_relative_to_the_policy(copy):
     _edit(copy, 'file = ""', 'file = "lists/bad.txt"')
     assert load_policy(copy).hashlist.file == copy.parent / "lists" / "bad.txt"
@@ -134,6 +165,7 @@ def test_the_checks_run_in_the_documented_order(settings):
     from core.services import moderation_checks
 
     prompt, photo, output = moderation_checks(settings)
-    assert [c.name for c in prompt] == ["prompt-length", "prompt-lexicon", "prompt-semantic"]
+    names = ["prompt-length", "prompt-lexicon", "prompt-classifier", "prompt-semantic"]
+    assert [c.name for c in prompt] == names
     assert [c.name for c in photo] == ["nudenet", "faces"]
     assert [c.name for c in output] == ["nudenet"]
