@@ -175,19 +175,20 @@ def cross(settings: object, threshold: float | None, language: str | None) -> No
     from core.moderation.classifier import PromptClassifierCheck
     from core.moderation.policy import load_policy
     from core.moderation.prompt import emoji_reader, minor_matcher
-    from core.services import moderation_checks
+    from core.services import prompt_chain
     from core.settings import Settings
 
     assert isinstance(settings, Settings)
     policy = load_policy(settings.moderation.policy_path)
-    chain, _, _ = moderation_checks(settings)
     exemplars = [(t, g) for g, texts in policy.exemplar_texts.items() for t in texts]
     minor, read = minor_matcher(policy.lexicon), emoji_reader(policy.lexicon.emoji)
     limit = policy.classifier.threshold if threshold is None else threshold
     for index, path in enumerate(policy.classifier.training):
         rows = [r for i, f in enumerate(policy.training_rows) if i != index for r in f]
-        left_out = PromptClassifierCheck(rows + exemplars, policy.codes, limit, minor, read)
-        checks = [left_out if c.name == left_out.name else c for c in chain]
+        left_out = PromptClassifierCheck(
+            rows + exemplars, policy.codes, limit, policy.classifier.minor, minor, read
+        )
+        checks = prompt_chain(policy, left_out, settings.jobs.threads_per_job)
         cases = _language(load_cases([policy.source.parent / path]), language)
         print_report(f"{path} left out ({len(cases)} prompts)", evaluate(checks, cases))
         print_report("  the classifier alone", evaluate([left_out], cases))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core import __version__
 from core.audit import AuditLog
@@ -28,6 +29,10 @@ from core.settings import Limits, Settings
 from core.state import open_store
 from core.store import Database
 from core.types import Frames, Image, Photo
+
+if TYPE_CHECKING:
+    from core.moderation.classifier import PromptClassifierCheck
+    from core.moderation.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +99,8 @@ def moderation_checks(
     """Build the checks of steps 2 and 4 from the policy file, in the order they run.
 
     Photo (after the decoding limits): hash list -> NudeNet -> faces (reports only).
-    Prompt: length -> lexicon -> classifier (trained at start-up) -> semantic (MiniLM, loaded
-    on the first prompt).
+    Prompt: length -> lexicon -> classifier (trained here, a few seconds) -> semantic (MiniLM,
+    loaded on the first prompt).
     Output: NudeNet on sampled frames.
     """
     from core.moderation.classifier import PromptClassifierCheck
@@ -103,19 +108,14 @@ def moderation_checks(
     from core.moderation.hashlist import HashListCheck
     from core.moderation.nsfw import NudityCheck, NudityFramesCheck
     from core.moderation.policy import load_policy
-    from core.moderation.prompt import PromptLengthCheck, PromptLexiconCheck
-    from core.moderation.semantic import SemanticPromptCheck
 
     threads = settings.jobs.threads_per_job
     policy = load_policy(settings.moderation.policy_path)
-    prompt: list[PromptCheck] = [
-        PromptLengthCheck(policy.prompt.max_chars),
-        PromptLexiconCheck.from_policy(policy),
-    ]
+    classifier = None
     if policy.classifier.enabled:
-        prompt.append(PromptClassifierCheck.from_policy(policy))
-    if policy.semantic.enabled:
-        prompt.append(SemanticPromptCheck.from_policy(policy, threads))
+        classifier = PromptClassifierCheck.from_policy(policy)
+        classifier.warm_up()  # trained now, at start-up, not on the first user's prompt
+    prompt = prompt_chain(policy, classifier, threads)
     photo: list[PhotoCheck] = []
     output: list[FramesCheck] = []
     if policy.hashlist.file is not None:
@@ -128,6 +128,28 @@ def moderation_checks(
     if policy.faces.enabled:
         photo.append(FaceCountCheck(policy.faces.model, policy.faces.min_confidence))
     return prompt, photo, output
+
+
+def prompt_chain(
+    policy: Policy, classifier: PromptClassifierCheck | None, threads: int = 1
+) -> list[PromptCheck]:
+    """The prompt checks in order: length -> lexicon -> classifier -> semantic.
+
+    Every check asks the classifier too whether a sexual prompt names a child.
+    """
+    from core.moderation.prompt import PromptLengthCheck, PromptLexiconCheck
+    from core.moderation.semantic import SemanticPromptCheck
+
+    minor = classifier.likely_minor if classifier is not None else None
+    chain: list[PromptCheck] = [
+        PromptLengthCheck(policy.prompt.max_chars),
+        PromptLexiconCheck.from_policy(policy, minor),
+    ]
+    if classifier is not None:
+        chain.append(classifier)
+    if policy.semantic.enabled:
+        chain.append(SemanticPromptCheck.from_policy(policy, threads, minor))
+    return chain
 
 
 def build_animator(settings: Settings) -> Animator:

@@ -71,11 +71,12 @@ class SemanticPolicy(_Model):
 
 
 class ClassifierPolicy(_Model):
-    """The trained prompt classifier: its labelled prompt files and its threshold."""
+    """The trained prompt classifier: its labelled prompt files and its thresholds."""
 
     enabled: bool = True
     training: list[Path] = []
     threshold: float = Field(0.85, gt=0.0, le=1.0)
+    minor: float = Field(0.3, gt=0.0, le=1.0)
 
 
 class Category(_Model):

@@ -40,6 +40,9 @@ _LEET_COMMON: Final = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a
 LEET_AS_I: Final = str.maketrans({**_LEET_COMMON, "1": "i", "!": "i", "|": "l"})
 LEET_AS_L: Final = str.maketrans({**_LEET_COMMON, "1": "l", "!": "i", "|": "l"})
 
+# Codes that become prompt_sexual_minors on a prompt naming a child, in every check.
+SEXUAL: Final = frozenset({"prompt_sexual", "prompt_undress"})
+
 _PUNCT = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")
 # NOTE: three or more lone letters in a row ("n u d e") are a spelled-out word; two are
@@ -122,16 +125,24 @@ def _squeeze(text: str) -> str:
     return _REPEATS.sub(lambda m: m.group(1) or m.group(2), text)
 
 
-def minor_matcher(lexicon: Lexicon) -> Callable[[str], bool]:
+def minor_matcher(
+    lexicon: Lexicon, also: Callable[[str], bool] | None = None
+) -> Callable[[str], bool]:
     """Return a test of whether a prompt names a child or a young age, in any language.
 
-    The semantic check uses it to give sexual content involving minors priority, as the
-    lexicon check does.
+    The semantic check and the classifier use it to give sexual content involving minors
+    priority, as the lexicon check does.
+
+    Args:
+        lexicon: its minor terms are the test.
+        also: a further test that counts too (the trained classifier's).
     """
     words = _compile(lexicon.minor, True)
 
     def names_minor(prompt: str) -> bool:
-        return any(words.search(v) for v in normalise(prompt)[0])
+        if any(words.search(v) for v in normalise(prompt)[0]):
+            return True
+        return also is not None and also(prompt)
 
     return names_minor
 
@@ -190,11 +201,20 @@ class PromptLexiconCheck:
     Args:
         lexicon: the merged lexicon of every language.
         codes: category codes in checking order; the first is ``prompt_sexual_minors``.
+        names_minor: a further test of whether a prompt names a child, beyond the lexicon's
+            minor terms (the trained classifier's); a sexual or undressing match on such a
+            prompt becomes ``prompt_sexual_minors``.
     """
 
     name = "prompt-lexicon"
 
-    def __init__(self, lexicon: Lexicon, codes: Sequence[str]) -> None:
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        codes: Sequence[str],
+        names_minor: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._names_minor = names_minor
         self._codes = tuple(codes)
         self._minors = self._codes[0]
         self._words = {c: _compile(lexicon.categories.get(c, ()), True) for c in self._codes}
@@ -214,9 +234,11 @@ class PromptLexiconCheck:
         self._emoji = emoji_reader(lexicon.emoji)
 
     @classmethod
-    def from_policy(cls, policy: Policy) -> PromptLexiconCheck:
+    def from_policy(
+        cls, policy: Policy, names_minor: Callable[[str], bool] | None = None
+    ) -> PromptLexiconCheck:
         """Build the check from a loaded policy."""
-        return cls(policy.lexicon, policy.codes)
+        return cls(policy.lexicon, policy.codes, names_minor)
 
     def check(self, prompt: str) -> Verdict:
         """Return an allowing verdict, or a rejecting one with the first matching category."""
@@ -225,6 +247,8 @@ class PromptLexiconCheck:
         code = self.first_category(*normalise(self._emoji(prompt)))
         if code is None:
             return Verdict.ok(Stage.PROMPT, self.name)
+        if code in SEXUAL and self._names_minor is not None and self._names_minor(prompt):
+            code = self._minors
         return Verdict.reject(code, Stage.PROMPT, self.name)
 
     def first_category(

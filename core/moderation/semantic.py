@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.moderation.policy import BENIGN, MINORS
-from core.moderation.prompt import deobfuscate, emoji_reader, minor_matcher
+from core.moderation.prompt import SEXUAL, deobfuscate, emoji_reader, minor_matcher
 from core.types import Stage, Verdict
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _threads: list[int] = []  # the torch thread count set for this process, once
 _exemplars: dict[str, tuple[tuple[str, ...], NDArray[np.float32]]] = {}
-_SEXUAL = frozenset({"prompt_sexual", "prompt_undress"})
 
 
 def load_model(threads: int) -> Any:
@@ -118,10 +117,12 @@ class SemanticPromptCheck:
         self._threads = threads
 
     @classmethod
-    def from_policy(cls, policy: Policy, threads: int = 1) -> SemanticPromptCheck:
-        """Build the check from a loaded policy."""
+    def from_policy(
+        cls, policy: Policy, threads: int = 1, names_minor: Callable[[str], bool] | None = None
+    ) -> SemanticPromptCheck:
+        """Build the check from a loaded policy (``names_minor``: see :func:`minor_matcher`)."""
         thresholds = {c.code: c.semantic for c in policy.categories}
-        margin, minor = policy.semantic.margin, minor_matcher(policy.lexicon)
+        margin, minor = policy.semantic.margin, minor_matcher(policy.lexicon, names_minor)
         read = emoji_reader(policy.lexicon.emoji)
         return cls(policy.exemplar_texts, thresholds, margin, threads, minor, read)
 
@@ -161,7 +162,7 @@ class SemanticPromptCheck:
         ]
         if passing:
             code = max(passing, key=best.__getitem__)
-            if code in _SEXUAL and self._names_minor is not None and self._names_minor(prompt):
+            if code in SEXUAL and self._names_minor is not None and self._names_minor(prompt):
                 code = MINORS
             scores = {code: round(best[code], 4), BENIGN: round(benign, 4)}
             return Verdict.reject(code, Stage.PROMPT, self.name, scores)

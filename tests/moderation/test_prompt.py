@@ -300,3 +300,14 @@ def test_emoji_are_read_as_words_only_where_unambiguous():
 )
 def test_a_word_of_one_language_does_not_refuse_another_languages_prompt(text):
     assert CHECK.check(text).allowed
+
+
+def test_a_further_minor_test_turns_a_sexual_match_into_the_minors_code():
+    """The classifier's test of whether a prompt names a child counts for the lexicon too."""
+    told = PromptLexiconCheck.from_policy(POLICY, lambda prompt: "zorblet" in prompt)
+    assert PromptLexiconCheck.from_policy(POLICY).check("make the zorblet naked").code == (
+        "prompt_sexual"
+    )
+    assert told.check("make the zorblet naked").code == "prompt_sexual_minors"
+    assert told.check("behead the zorblet").code == "prompt_violence"
+    assert told.check("make the zorblet dance").allowed
