@@ -88,14 +88,14 @@ def test_it_needs_benign_rows_and_category_rows():
 @pytest.mark.parametrize(
     "text",
     [
-        "kids splashing in the waves",
-        "make grandma smile",
-        "the bull charges",
-        "shoot the sunset",
-        "a kiss on the cheek",
-        "my baby's first bath",
+        "she blows out the candles",
+        "a strip of bacon sizzling in the pan",
         "fai sorridere la nonna",
         "que el perro mueva la cola",
+        "le chat dort au soleil",
+        "lass das Baby im Planschbecken lachen",
+        "o bebê tomando banho de banheira",
+        "make him clap",
     ],
 )
 def test_benign_look_alikes_pass(check, text):
