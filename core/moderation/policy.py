@@ -75,7 +75,7 @@ class ClassifierPolicy(_Model):
 
     enabled: bool = True
     training: list[Path] = []
-    threshold: float = Field(0.85, gt=0.0, le=1.0)
+    threshold: float = Field(0.9, gt=0.0, le=1.0)
     minor: float = Field(0.3, gt=0.0, le=1.0)
 
 
