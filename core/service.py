@@ -129,6 +129,7 @@ async def open_service(
     """
     if services is None:
         services = await asyncio.to_thread(build_services, settings)
+    await asyncio.to_thread(services.warm_up)
     clips = ClipStore(settings.data_dir / "clips")
     # Retention runs in every process that keeps clips, in both modes.
     sweeper = asyncio.create_task(_sweep_forever(clips, settings.retention.clip_days))

@@ -71,6 +71,17 @@ class Services:
         """The software agent named in manifests and notes."""
         return f"{self.settings.provenance.claim_generator} {__version__}"
 
+    def warm_up(self) -> None:
+        """Train the prompt classifier now (about 10 s), not on a user's first prompt.
+
+        Serving processes call this at start; one-shot commands (``alive verify``) never
+        check a prompt and skip it.
+        """
+        for check in self.prompt_checks:
+            warm = getattr(check, "warm_up", None)
+            if check.name == "prompt-classifier" and warm is not None:
+                warm()
+
     def close(self) -> None:
         """Release what the services hold."""
         self.store.close()
@@ -99,8 +110,8 @@ def moderation_checks(
     """Build the checks of steps 2 and 4 from the policy file, in the order they run.
 
     Photo (after the decoding limits): hash list -> NudeNet -> faces (reports only).
-    Prompt: length -> lexicon -> classifier (trained here, a few seconds) -> semantic (MiniLM,
-    loaded on the first prompt).
+    Prompt: length -> lexicon -> classifier (trained on first use, see Services.warm_up) ->
+    semantic (MiniLM, loaded on the first prompt).
     Output: NudeNet on sampled frames.
     """
     from core.moderation.classifier import PromptClassifierCheck
@@ -113,8 +124,7 @@ def moderation_checks(
     policy = load_policy(settings.moderation.policy_path)
     classifier = None
     if policy.classifier.enabled:
-        classifier = PromptClassifierCheck.from_policy(policy)
-        classifier.warm_up()  # trained now, at start-up, not on the first user's prompt
+        classifier = PromptClassifierCheck.from_policy(policy)  # trained on first use
     prompt = prompt_chain(policy, classifier, threads)
     photo: list[PhotoCheck] = []
     output: list[FramesCheck] = []

@@ -197,6 +197,7 @@ async def _startup(ctx: dict[str, Any]) -> None:
     if "services" not in ctx:  # ``alive serve --with-worker`` passes its own
         ctx["services"] = await asyncio.to_thread(build_services, ctx["settings"])
         ctx["owns_services"] = True
+        await asyncio.to_thread(ctx["services"].warm_up)
     log.info("worker ready")
 
 

@@ -8,16 +8,17 @@ it (emoji read as words, spelling tricks undone). Character n-grams are shared b
 inflections and misspellings ("spogliala", "spogliarla", "spoglia"), which is why it
 generalises where a word list cannot.
 
-It is trained when the checks are built (about 10 s on two cores, deterministically) on the
-policy's labelled prompts (``[classifier] training`` in ``config/policy.toml``) and the semantic
-check's exemplars: no model file is shipped or trusted, and the data is the policy. A prompt is
-refused when the probability that it is not benign reaches the policy's threshold; the most
-probable category decides, and a sexual or undressing one on a prompt naming a child becomes
-``prompt_sexual_minors``, as in the other checks. Whether a prompt names a child is the
-lexicon's minor terms or, because no word list knows every word for a child in six languages,
-this model's probability of ``prompt_sexual_minors`` reaching the policy's ``minor`` level; the
-other checks ask it too (``likely_minor``), so a sexual match on "la chamaquita" is the minors
-code whichever check makes it.
+It is trained once per process (about 10 s on two cores, deterministically; serving processes
+do it at start, see ``Services.warm_up``) on the policy's labelled prompts (``[classifier]
+training`` in ``config/policy.toml``) and the semantic check's exemplars: no model file is
+shipped or trusted, and the data is the policy. A prompt is refused when the probability that
+it is not benign reaches the policy's threshold; the most probable category decides, and a
+sexual or undressing one on a prompt naming a child becomes ``prompt_sexual_minors``, as in the
+other checks. Whether a prompt names a child is the lexicon's minor terms or, because no word
+list knows every word for a child in six languages, this model's probability of
+``prompt_sexual_minors`` reaching the policy's ``minor`` level; the other checks ask it too
+(``likely_minor``), so a sexual match on "la chamaquita" is the minors code whichever check
+makes it.
 """
 
 from __future__ import annotations

@@ -114,3 +114,16 @@ def test_trained_without_a_set_it_still_catches_that_set():
     report = evaluate([alone], load_cases([CONFIG_DIR / "training" / "dev2.tsv"]))
     assert report.recall_all >= 0.85
     assert report.fp_rate <= 0.02
+
+
+def test_serving_processes_train_it_before_the_first_prompt(settings, dev_keys):
+    from core.services import build_services
+
+    services = build_services(settings)
+    try:
+        (classifier,) = [c for c in services.prompt_checks if c.name == "prompt-classifier"]
+        assert isinstance(classifier, PromptClassifierCheck)
+        services.warm_up()
+        assert classifier._model is not None
+    finally:
+        services.close()
