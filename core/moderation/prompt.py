@@ -52,8 +52,13 @@ _LONE_LETTERS = re.compile(r"(?<!\S)(?:[^\W\d_] ){2,}[^\W\d_](?!\S)")
 _REPEATS = re.compile(r"(?<=[^\W\d_])([^\W\d_])\1{2,}|([^\W\d_])\2{2,}(?=[^\W\d_])")
 
 
+@functools.lru_cache(maxsize=128)
 def _compile(terms: tuple[str, ...], whole_word: bool) -> re.Pattern[str]:
-    """One alternation; whole-word unless it is used inside joined lone letters."""
+    """One alternation; whole-word unless it is used inside joined lone letters.
+
+    Kept per process: the lexicon's alternations take seconds to compile, and every build of
+    the checks (each service, each test) asks for the same ones.
+    """
     body = "|".join(terms) or r"(?!x)x"  # an empty list matches nothing
     return re.compile(rf"\b(?:{body})\b" if whole_word else f"(?:{body})")
 
