@@ -77,10 +77,11 @@ class Services:
         Serving processes call this at start; one-shot commands (``alive verify``) never
         check a prompt and skip it.
         """
+        from core.moderation.classifier import PromptClassifierCheck
+
         for check in self.prompt_checks:
-            warm = getattr(check, "warm_up", None)
-            if check.name == "prompt-classifier" and warm is not None:
-                warm()
+            if isinstance(check, PromptClassifierCheck):
+                check.warm_up()
 
     def close(self) -> None:
         """Release what the services hold."""
