@@ -1,6 +1,6 @@
 """Measure the moderation policy: precision and recall per category, false positives, latency.
 
-Run: ``.venv/bin/python -m bench.moderation`` (``--split tune|dev|dev2|heldout|blind2|all``,
+Run: ``.venv/bin/python -m bench.moderation`` (``--split tune|dev|dev2|heldout|blind2|blind3|all``,
 ``--language``, ``--errors`` to list the misses of the splits tuned on, ``--cross`` for the
 classifier's leave-one-file-out table). The prompts:
 
@@ -12,14 +12,16 @@ classifier's leave-one-file-out table). The prompts:
 - ``dev2`` (config/training/dev2.tsv): written the same way, independently; it was the first
   blind split, measured without its misses shown, then opened, tuned and trained on;
 - ``blind2`` (tests/data/prompts_blind2.tsv): written the same way, by six other writers, and
-  never tuned or trained on.
+  never tuned or trained on; read four times in aggregate while the classifier was built;
+- ``blind3`` (tests/data/prompts_blind3.tsv): written the same way, by six more writers who saw
+  only the label definitions, and never tuned or trained on.
 
 The classifier is trained on config/training/*.tsv, so its figures on ``tune``, ``dev`` and
 ``dev2`` are fits, not measurements; ``--cross`` trains it once per training file without that
-file and measures the whole chain on the file left out. Misses of ``heldout`` and ``blind2``
-are never printed, so tuning cannot peek at them. The checks are the production chain of
-``core.services.moderation_checks`` on ``config/policy.toml``. Latency is measured after every
-model is loaded, with ``jobs.threads_per_job`` threads (1 by default).
+file and measures the whole chain on the file left out. Misses of ``heldout``, ``blind2``
+and ``blind3`` are never printed, so tuning cannot peek at them. The checks are the production
+chain of ``core.services.moderation_checks`` on ``config/policy.toml``. Latency is measured
+after every model is loaded, with ``jobs.threads_per_job`` threads (1 by default).
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ FILES = (
     TRAINING / "dev.tsv",
     TRAINING / "dev2.tsv",
     DATA / "prompts_blind2.tsv",
+    DATA / "prompts_blind3.tsv",
 )
-SPLITS = ("tune", "dev", "dev2", "heldout", "blind2")
+SPLITS = ("tune", "dev", "dev2", "heldout", "blind2", "blind3")
 TUNED_ON = ("tune", "dev", "dev2")
 BENIGN = "benign"
 
@@ -91,7 +94,8 @@ def decide(checks: Sequence[PromptCheck], text: str) -> Verdict:
 class Report:
     """Precision and recall per category, overall recall and the benign false-positive rate."""
 
-    rows: dict[str, tuple[float, float, int]]  # code -> (precision, recall, support)
+    # code -> (precision, recall, recall under any code, support)
+    rows: dict[str, tuple[float, float, float, int]]
     recall_all: float
     fp_rate: float
     benign: int
@@ -99,15 +103,26 @@ class Report:
 
 
 def evaluate(checks: Sequence[PromptCheck], cases: Sequence[Case]) -> Report:
-    """Score the checks on the cases; a disallowed prompt counts as recalled by its own code."""
+    """Score the checks on the cases.
+
+    Recall counts a disallowed prompt refused with its own code; "any code" counts it refused at
+    all (a sexual prompt refused as undressing is still never animated).
+    """
     predicted = [decide(checks, c.text).code for c in cases]
     codes = sorted({c.category for c in cases} - {BENIGN})
     rows = {}
     for code in codes:
-        hits = sum(p == code and c.category == code for c, p in zip(cases, predicted, strict=True))
+        mine = [p for c, p in zip(cases, predicted, strict=True) if c.category == code]
+        hits = sum(p == code for p in mine)
         said = sum(p == code for p in predicted)
-        support = sum(c.category == code for c in cases)
-        rows[code] = (hits / said if said else 1.0, hits / support if support else 1.0, support)
+        blocked = sum(p != "ok" for p in mine)
+        support = len(mine)
+        rows[code] = (
+            hits / said if said else 1.0,
+            hits / support if support else 1.0,
+            blocked / support if support else 1.0,
+            support,
+        )
     bad = [(c, p) for c, p in zip(cases, predicted, strict=True) if c.category != BENIGN]
     benign = [(c, p) for c, p in zip(cases, predicted, strict=True) if c.category == BENIGN]
     recall_all = sum(p != "ok" for _, p in bad) / len(bad) if bad else 1.0
@@ -127,9 +142,9 @@ def _expected(case: Case) -> str:
 def print_report(title: str, report: Report) -> None:
     """Print one table."""
     print(f"\n{title}")
-    print(f"{'category':<24}{'precision':>10}{'recall':>8}{'n':>5}")
-    for code, (precision, recall, support) in report.rows.items():
-        print(f"{code:<24}{precision:>10.3f}{recall:>8.3f}{support:>5}")
+    print(f"{'category':<24}{'precision':>10}{'recall':>8}{'any code':>10}{'n':>5}")
+    for code, (precision, recall, blocked, support) in report.rows.items():
+        print(f"{code:<24}{precision:>10.3f}{recall:>8.3f}{blocked:>10.3f}{support:>5}")
     print(f"{'all disallowed (recall)':<34}{report.recall_all:>8.3f}")
     print(f"{'benign false positives':<34}{report.fp_rate:>8.3f}{report.benign:>5}")
 

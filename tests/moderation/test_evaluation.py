@@ -2,7 +2,7 @@
 
 The whole set is the benchmark (``bench/moderation.py``); here every fourth prompt of the splits
 tuned on runs through the real chain as a regression guard on the goals, and the set itself is
-checked for coverage. The held-out and blind2 splits are measured by the bench only.
+checked for coverage. The held-out and blind splits are measured by the bench only.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def test_the_set_covers_every_category_language_and_kind():
     splits = Counter(c.split for c in CASES)
     assert splits["heldout"] >= 100
     assert splits["blind2"] >= 300
+    assert splits["blind3"] >= 300
     assert len({c.text for c in CASES}) == len(CASES)
 
 
@@ -50,7 +51,7 @@ def test_a_fast_subset_of_the_splits_tuned_on_meets_the_goals(checks):
     assert report.rows["prompt_sexual"][1] >= 0.98
     assert report.recall_all >= 0.95
     assert report.fp_rate <= 0.02
-    assert all(precision >= 0.9 for precision, _, _ in report.rows.values())
+    assert all(precision >= 0.9 for precision, *_ in report.rows.values())
 
 
 def test_the_lexicon_alone_catches_every_plain_non_english_prompt(checks):
