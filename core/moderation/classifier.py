@@ -76,7 +76,7 @@ def train(rows: Sequence[tuple[str, str]]) -> Any:
                 _features(),
                 SGDClassifier(
                     loss="log_loss",
-                    alpha=3e-6,
+                    alpha=1e-6,
                     max_iter=50,
                     tol=1e-4,
                     class_weight="balanced",
