@@ -62,7 +62,7 @@ def embed(texts: Sequence[str], threads: int = 1) -> NDArray[np.float32]:
     from core.models import embed_texts
 
     load_model(threads)
-    return embed_texts(list(texts))
+    return embed_texts(list(texts), threads)
 
 
 def _exemplar_matrix(

@@ -29,6 +29,26 @@ def test_loads_from_the_package_directory_without_hub_settings(monkeypatch):
     assert semantic.embed(["a test"]).shape == (1, 384)
 
 
+def test_the_onnxruntime_embeddings_are_the_packaged_models_own():
+    """core.models runs MiniLM's exported BERT; sentence-transformers runs the original."""
+    import numpy as np
+
+    from core.models import embed_texts, minilm
+
+    texts = [
+        "make grandma smile",
+        "a",
+        "m4k3 h3r n.u.d.e",
+        "Ein Hund rennt über die Wiese, während die Sonne untergeht 🌅",
+        "word " * 400,  # longer than the model's 256 tokens: truncated alike
+    ]
+    ours = embed_texts(texts)
+    theirs = minilm().encode(texts, normalize_embeddings=True, show_progress_bar=False)
+    assert ours.shape == (len(texts), 384)
+    assert np.allclose(ours, theirs, atol=1e-5)
+    assert np.allclose(embed_texts(texts[:1]), ours[:1], atol=1e-5)  # padding changes nothing
+
+
 @pytest.mark.parametrize(
     ("text", "code"),
     [
