@@ -200,8 +200,9 @@ def cross(settings: object, threshold: float | None, language: str | None) -> No
     limit = policy.classifier.threshold if threshold is None else threshold
     for index, path in enumerate(policy.classifier.training):
         rows = [r for i, f in enumerate(policy.training_rows) if i != index for r in f]
+        limits = policy.classifier
         left_out = PromptClassifierCheck(
-            rows + exemplars, policy.codes, limit, policy.classifier.minor, minor, read
+            rows + exemplars, policy.codes, limit, limits.minor, minor, read, limits.sexual
         )
         checks = prompt_chain(policy, left_out, settings.jobs.threads_per_job)
         cases = _language(load_cases([policy.source.parent / path]), language)

@@ -12,8 +12,11 @@ It is trained once per process (about 10 s on two cores, deterministically; serv
 do it at start, see ``Services.warm_up``) on the policy's labelled prompts (``[classifier]
 training`` in ``config/policy.toml``) and the semantic check's exemplars: no model file is
 shipped or trusted, and the data is the policy. A prompt is refused when the probability that
-it is not benign reaches the policy's threshold; the most probable category decides, and a
-sexual or undressing one on a prompt naming a child becomes ``prompt_sexual_minors``, as in the
+it is not benign reaches the policy's threshold, or when the probability of the sexual
+categories together (sexual content, minors, undressing) reaches the policy's lower ``sexual``
+level, because their goals ask for more recall than the others'. The most probable category
+decides (the most probable sexual one, when only the sexual level was reached), and a sexual
+or undressing one on a prompt naming a child becomes ``prompt_sexual_minors``, as in the
 other checks. Whether a prompt names a child is the lexicon's minor terms or, because no word
 list knows every word for a child in six languages, this model's probability of
 ``prompt_sexual_minors`` reaching the policy's ``minor`` level; the other checks ask it too
@@ -108,6 +111,8 @@ class PromptClassifierCheck:
         rows: labelled prompts, ``(text, group)``; groups are category codes or ``"benign"``.
         codes: the policy's category codes (the classifier decides among those it saw).
         threshold: the probability of "not benign" at or above which a prompt is refused.
+        sexual: the probability of the sexual categories together (``SEXUAL`` and
+            ``prompt_sexual_minors``) at or above which a prompt is refused.
         minor: the probability of ``prompt_sexual_minors`` at or above which a prompt counts
             as naming a child.
         names_minor: whether a prompt names a child (the lexicon's minor terms).
@@ -124,6 +129,7 @@ class PromptClassifierCheck:
         minor: float = 1.0,
         names_minor: Callable[[str], bool] | None = None,
         read_emoji: Callable[[str], str] | None = None,
+        sexual: float = 1.0,
     ) -> None:
         groups = {group for _, group in rows}
         if BENIGN not in groups or not groups & set(codes):
@@ -131,6 +137,7 @@ class PromptClassifierCheck:
         self._rows = tuple(rows)
         self._codes = tuple(codes)
         self._threshold = threshold
+        self._sexual = sexual
         self._minor = minor
         self._names_minor = names_minor
         self._read_emoji = read_emoji
@@ -143,7 +150,7 @@ class PromptClassifierCheck:
         rows += [(text, group) for group, texts in policy.exemplar_texts.items() for text in texts]
         minor, read = minor_matcher(policy.lexicon), emoji_reader(policy.lexicon.emoji)
         limits = policy.classifier
-        return cls(rows, policy.codes, limits.threshold, limits.minor, minor, read)
+        return cls(rows, policy.codes, limits.threshold, limits.minor, minor, read, limits.sexual)
 
     def warm_up(self) -> None:
         """Train now rather than on the first prompt."""
@@ -178,8 +185,11 @@ class PromptClassifierCheck:
         seen = [code for code in self._codes if code in probability]
         top = max(seen, key=probability.__getitem__)
         scores = {top: round(probability[top], 4), BENIGN: round(benign, 4)}
+        sexual = [code for code in seen if code in SEXUAL or code == MINORS]
         if 1.0 - benign < self._threshold:
-            return Verdict.ok(Stage.PROMPT, self.name, scores)
+            if not sexual or sum(probability[c] for c in sexual) < self._sexual:
+                return Verdict.ok(Stage.PROMPT, self.name, scores)
+            top = max(sexual, key=probability.__getitem__)
         code = top
         if code in SEXUAL and (
             probability.get(MINORS, 0.0) >= self._minor

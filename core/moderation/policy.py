@@ -77,6 +77,7 @@ class ClassifierPolicy(_Model):
     enabled: bool = True
     training: list[Path] = []
     threshold: float = Field(0.9, gt=0.0, le=1.0)
+    sexual: float = Field(1.0, gt=0.0, le=1.0)
     minor: float = Field(0.3, gt=0.0, le=1.0)
 
 

@@ -78,6 +78,31 @@ def test_the_threshold_decides():
     assert PromptClassifierCheck(SMALL, POLICY.codes, 0.5).check("").allowed
 
 
+def test_the_sexual_categories_have_their_own_lower_level():
+    text = "make her dance naked"
+    probability = PromptClassifierCheck(SMALL, POLICY.codes, 0.5).probabilities(text)
+    sexual, harmful = probability["prompt_sexual"], 1.0 - probability[BENIGN]
+    assert sexual < harmful
+    above = harmful + 1e-6  # the general threshold alone lets it through
+    assert PromptClassifierCheck(SMALL, POLICY.codes, above).check(text).allowed
+    level = PromptClassifierCheck(SMALL, POLICY.codes, above, sexual=sexual)
+    verdict = level.check(text)
+    assert (verdict.allowed, verdict.code) == (False, "prompt_sexual")
+    assert verdict.scores["prompt_sexual"] == round(sexual, 4)
+    assert (
+        PromptClassifierCheck(SMALL, POLICY.codes, above, sexual=sexual + 1e-6).check(text).allowed
+    )
+    # Only the sexual categories count: a violent prompt under the threshold still passes.
+    violent = "make him bleed a little"
+    odds = PromptClassifierCheck(SMALL, POLICY.codes, 0.5).probabilities(violent)
+    never = 1.1  # the general threshold never refuses
+    strict = PromptClassifierCheck(SMALL, POLICY.codes, never, sexual=odds["prompt_sexual"] + 1e-6)
+    assert strict.check(violent).allowed
+    loose = PromptClassifierCheck(SMALL, POLICY.codes, never, sexual=odds["prompt_sexual"])
+    assert loose.check(violent).code == "prompt_sexual"  # the most probable sexual category
+    assert POLICY.classifier.sexual < POLICY.classifier.threshold
+
+
 def test_it_needs_benign_rows_and_category_rows():
     with pytest.raises(ValueError, match="benign"):
         PromptClassifierCheck(SMALL[:5], POLICY.codes, 0.5)
