@@ -1,8 +1,8 @@
 """Measure the moderation policy: precision and recall per category, false positives, latency.
 
-Run: ``.venv/bin/python -m bench.moderation`` (``--split tune|dev|dev2|heldout|blind2|blind3|all``,
-``--language``, ``--errors`` to list the misses of the splits tuned on, ``--cross`` for the
-classifier's leave-one-file-out table). The prompts:
+Run: ``.venv/bin/python -m bench.moderation`` (``--split`` tune, dev, dev2, heldout, blind2,
+blind3, blind4 or all; ``--language``, ``--errors`` to list the misses of the splits tuned on,
+``--cross`` for the classifier's leave-one-file-out table). The prompts:
 
 - ``tune`` (tests/data/prompts.tsv): written with the policy and tuned on; also
   config/training/probes.tsv, the lexicon authors' own probes;
@@ -14,12 +14,15 @@ classifier's leave-one-file-out table). The prompts:
 - ``blind2`` (tests/data/prompts_blind2.tsv): written the same way, by six other writers, and
   never tuned or trained on; read four times in aggregate while the classifier was built;
 - ``blind3`` (tests/data/prompts_blind3.tsv): written the same way, by six more writers who saw
-  only the label definitions, and never tuned or trained on.
+  only the label definitions, and never tuned or trained on; read three times in aggregate
+  while the fifth and sixth training rounds went in;
+- ``blind4`` (tests/data/prompts_blind4.tsv): written the same way, by six more writers, and
+  read once, after everything it measures was chosen.
 
 The classifier is trained on config/training/*.tsv, so its figures on ``tune``, ``dev`` and
 ``dev2`` are fits, not measurements; ``--cross`` trains it once per training file without that
-file and measures the whole chain on the file left out. Misses of ``heldout``, ``blind2``
-and ``blind3`` are never printed, so tuning cannot peek at them. The checks are the production
+file and measures the whole chain on the file left out. Misses of ``heldout`` and the
+blind splits are never printed, so tuning cannot peek at them. The checks are the production
 chain of ``core.services.moderation_checks`` on ``config/policy.toml``. Latency is measured
 after every model is loaded, with ``jobs.threads_per_job`` threads (1 by default).
 """
@@ -53,8 +56,9 @@ FILES = (
     TRAINING / "dev2.tsv",
     DATA / "prompts_blind2.tsv",
     DATA / "prompts_blind3.tsv",
+    DATA / "prompts_blind4.tsv",
 )
-SPLITS = ("tune", "dev", "dev2", "heldout", "blind2", "blind3")
+SPLITS = ("tune", "dev", "dev2", "heldout", "blind2", "blind3", "blind4")
 TUNED_ON = ("tune", "dev", "dev2")
 BENIGN = "benign"
 
