@@ -1,8 +1,8 @@
 """Measure the moderation policy: precision and recall per category, false positives, latency.
 
 Run: ``.venv/bin/python -m bench.moderation`` (``--split`` tune, dev, dev2, heldout, blind2,
-blind3, blind4 or all; ``--language``, ``--errors`` to list the misses of the splits tuned on,
-``--cross`` for the classifier's leave-one-file-out table). The prompts:
+blind3, blind4, blind5 or all; ``--language``, ``--errors`` to list the misses of the splits
+tuned on, ``--cross`` for the classifier's leave-one-file-out table). The prompts:
 
 - ``tune`` (tests/data/prompts.tsv): written with the policy and tuned on; also
   config/training/probes.tsv, the lexicon authors' own probes;
@@ -17,6 +17,9 @@ blind3, blind4 or all; ``--language``, ``--errors`` to list the misses of the sp
   only the label definitions, and never tuned or trained on; read three times in aggregate
   while the fifth and sixth training rounds went in;
 - ``blind4`` (tests/data/prompts_blind4.tsv): written the same way, by six more writers, and
+  read first after the fifth and sixth rounds and the sexual level were chosen, again after
+  the seventh round;
+- ``blind5`` (tests/data/prompts_blind5.tsv): written the same way, by six more writers, and
   read once, after everything it measures was chosen.
 
 The classifier is trained on config/training/*.tsv, so its figures on ``tune``, ``dev`` and
@@ -57,8 +60,9 @@ FILES = (
     DATA / "prompts_blind2.tsv",
     DATA / "prompts_blind3.tsv",
     DATA / "prompts_blind4.tsv",
+    DATA / "prompts_blind5.tsv",
 )
-SPLITS = ("tune", "dev", "dev2", "heldout", "blind2", "blind3", "blind4")
+SPLITS = ("tune", "dev", "dev2", "heldout", "blind2", "blind3", "blind4", "blind5")
 TUNED_ON = ("tune", "dev", "dev2")
 BENIGN = "benign"
 

@@ -33,6 +33,7 @@ def test_the_set_covers_every_category_language_and_kind():
     assert splits["blind2"] >= 300
     assert splits["blind3"] >= 300
     assert splits["blind4"] >= 300
+    assert splits["blind5"] >= 300
     assert len({c.text for c in CASES}) == len(CASES)
 
 
