@@ -49,6 +49,31 @@ def test_the_onnxruntime_embeddings_are_the_packaged_models_own():
     assert np.allclose(embed_texts(texts[:1]), ours[:1], atol=1e-5)  # padding changes nothing
 
 
+def test_the_export_is_made_in_a_child_once_and_a_damaged_one_is_made_again(
+    tmp_path, monkeypatch, caplog
+):
+    import numpy as np
+
+    from core import models
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    models.minilm_session.cache_clear()
+    try:
+        first = models.embed_texts(["the bull charges"])
+        (exported,) = (tmp_path / "alive").glob("minilm-*.onnx")
+        assert exported.stat().st_size > 50_000_000
+        assert list((tmp_path / "alive").iterdir()) == [exported]  # no partial file left
+        exported.write_bytes(b"not a model")
+        models.minilm_session.cache_clear()
+        with caplog.at_level("WARNING", logger="core.models"):
+            again = models.embed_texts(["the bull charges"])
+        assert "unreadable" in caplog.text
+        assert exported.stat().st_size > 50_000_000
+        assert np.allclose(first, again)
+    finally:
+        models.minilm_session.cache_clear()
+
+
 @pytest.mark.parametrize(
     ("text", "code"),
     [
