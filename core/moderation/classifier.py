@@ -8,7 +8,7 @@ it (emoji read as words, spelling tricks undone). Character n-grams are shared b
 inflections and misspellings ("spogliala", "spogliarla", "spoglia"), which is why it
 generalises where a word list cannot.
 
-It is trained once per process (about 10 s on two cores, deterministically; serving processes
+It is trained once per process (about 6 s on two cores, deterministically; serving processes
 do it at start, see ``Services.warm_up``) on the policy's labelled prompts (``[classifier]
 training`` in ``config/policy.toml``) and the semantic check's exemplars: no model file is
 shipped or trusted, and the data is the policy. A prompt is refused when the probability that
