@@ -21,5 +21,8 @@ USER alive
 ENV ALIVE_DATA_DIR=/data \
     HF_HOME=/models \
     ALIVE_WEB_HOST=0.0.0.0
+# MiniLM's ONNX export (core.models), made once here into ~/.cache/alive rather than at every
+# container start.
+RUN python -c "from core.models import minilm_session; minilm_session()"
 EXPOSE 8080
 CMD ["alive", "serve"]

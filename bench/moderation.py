@@ -12,10 +12,11 @@ tuned on, ``--cross`` for the classifier's leave-one-file-out table). The prompt
 - ``dev2`` (config/training/dev2.tsv): written the same way, independently; it was the first
   blind split, measured without its misses shown, then opened, tuned and trained on;
 - ``blind2`` (tests/data/prompts_blind2.tsv): written the same way, by six other writers, and
-  never tuned or trained on; read four times in aggregate while the classifier was built;
+  never tuned or trained on; read in aggregate four times while the classifier was built,
+  four more while later rounds went in;
 - ``blind3`` (tests/data/prompts_blind3.tsv): written the same way, by six more writers who saw
-  only the label definitions, and never tuned or trained on; read three times in aggregate
-  while the fifth and sixth training rounds went in;
+  only the label definitions, and never tuned or trained on; read in aggregate five times
+  while the fifth to seventh training rounds went in;
 - ``blind4`` (tests/data/prompts_blind4.tsv): written the same way, by six more writers, and
   read first after the fifth and sixth rounds and the sexual level were chosen, again after
   the seventh round;

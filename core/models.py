@@ -67,11 +67,12 @@ def _exported_path() -> Path:
         with weights.open("rb") as file:
             digest.update(hashlib.file_digest(file, "sha256").digest())
     name = f"minilm-{digest.hexdigest()[:16]}.onnx"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "alive"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "alive"
     try:
-        cache.mkdir(parents=True, exist_ok=True)
-        if os.access(cache, os.W_OK):
-            return cache / name
+        if cache.is_absolute():  # "~" stays unexpanded for a user with no home
+            cache.mkdir(parents=True, exist_ok=True)
+            if os.access(cache, os.W_OK):
+                return cache / name
     except OSError:
         pass
     private = Path(tempfile.gettempdir()) / f"alive-{os.getuid()}"
