@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
+_threads: list[int] = []  # onnxruntime threads of this process's MiniLM session, set once
 ONNX_OPSET = 17
 
 
@@ -195,13 +196,16 @@ def minilm_session(threads: int = 1) -> Any:
 def embed_texts(texts: list[str], threads: int = 1) -> NDArray[np.float32]:
     """Return unit-length MiniLM embeddings, one row per text (384 columns).
 
-    A lock serialises calls: the model is shared between threads of one process.
+    A lock serialises calls: the model is shared between threads of one process. Its thread
+    count is the first caller's (one session per process, like torch's thread setting).
     """
     import numpy as np
 
     model = minilm()
     with _lock:
-        session = minilm_session(threads)
+        if not _threads:
+            _threads.append(threads)
+        session = minilm_session(_threads[0])
         batch = model.tokenizer(
             texts,
             padding=True,
