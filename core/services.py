@@ -72,15 +72,16 @@ class Services:
         return f"{self.settings.provenance.claim_generator} {__version__}"
 
     def warm_up(self) -> None:
-        """Train the prompt classifier now (about 10 s), not on a user's first prompt.
+        """Train the prompt classifier and load MiniLM now (seconds), not on a user's first prompt.
 
         Serving processes call this at start; one-shot commands (``alive verify``) never
         check a prompt and skip it.
         """
         from core.moderation.classifier import PromptClassifierCheck
+        from core.moderation.semantic import SemanticPromptCheck
 
         for check in self.prompt_checks:
-            if isinstance(check, PromptClassifierCheck):
+            if isinstance(check, PromptClassifierCheck | SemanticPromptCheck):
                 check.warm_up()
 
     def close(self) -> None:

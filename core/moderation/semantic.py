@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,24 +35,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_threads: list[int] = []  # the torch thread count set for this process, once
 _exemplars: dict[str, tuple[tuple[str, ...], NDArray[np.float32]]] = {}
 
 
-def load_model(threads: int) -> Any:
-    """Return the process's shared MiniLM (``core.models``), capping torch's threads first."""
+def load_model() -> Any:
+    """Return the process's shared MiniLM (``core.models``), without download progress bars."""
+    from transformers.utils import logging as hf_logging
+
     from core.models import minilm
 
-    with _lock:
-        if not _threads:
-            import torch
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-            torch.set_num_threads(threads)
-            _threads.append(threads)
-            log.info("MiniLM runs with %d torch thread(s)", threads)
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     return minilm()
 
 
@@ -61,7 +52,7 @@ def embed(texts: Sequence[str], threads: int = 1) -> NDArray[np.float32]:
     """Return unit-length embeddings, one row per text."""
     from core.models import embed_texts
 
-    load_model(threads)
+    load_model()
     return embed_texts(list(texts), threads)
 
 
@@ -92,7 +83,7 @@ class SemanticPromptCheck:
         exemplars: group (a category code, or ``"benign"``) -> example prompts.
         thresholds: category code -> cosine threshold, in checking order.
         margin: how much a category must beat the benign group by.
-        threads: torch threads for this process's model.
+        threads: onnxruntime threads for this process's model (the first caller's count).
         names_minor: whether a prompt names a child (the lexicon's minor terms); a sexual
             or undressing match on such a prompt becomes ``prompt_sexual_minors``.
         read_emoji: replaces emoji sequences by the words they stand for (the lexicon's).

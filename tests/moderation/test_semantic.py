@@ -24,7 +24,7 @@ def test_loads_from_the_package_directory_without_hub_settings(monkeypatch):
 
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME"):
         monkeypatch.delenv(name, raising=False)
-    model = semantic.load_model(1)
+    model = semantic.load_model()
     assert model.device.type == "cpu"
     assert semantic.embed(["a test"]).shape == (1, 384)
 
